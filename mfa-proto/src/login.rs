@@ -1,0 +1,257 @@
+//! `org.pam_mfa.Login1`: the login conversation, driven by the daemon.
+//!
+//! The module sends [`LoginFacts`] with `Begin`; the daemon answers with one [`Step`] at a
+//! time. A [`StepKind::Prompt`] carries a flow id that the module sends back with the user's
+//! answer. Every other kind ends the conversation. Only [`StepKind::Allow`] may ever become
+//! `PAM_SUCCESS`; only [`StepKind::NotRequired`] may become `PAM_IGNORE`.
+
+use serde::{Deserialize, Serialize};
+use zbus::Type;
+
+use crate::MfaError;
+
+/// What the module alone can see about a login, sent with `Begin`.
+///
+/// Every field comes from PAM items or the PAM environment (`pam_getenv`), never from the
+/// process environment, which the caller of `su`/`sudo` controls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct LoginFacts {
+    /// `PAM_USER`.
+    pub user: String,
+    /// `PAM_SERVICE` (sshd, sudo, login, …).
+    pub service: String,
+    /// `PAM_TTY`, or empty.
+    pub tty: String,
+    /// `PAM_RHOST`, or empty.
+    pub rhost: String,
+    /// `PAM_RUSER`, or empty.
+    pub ruser: String,
+    /// `SSH_AUTH_INFO_0` from the PAM environment, or empty.
+    pub ssh_auth_info: String,
+}
+
+/// A step as it travels on the bus: `(kind, flow, info, text, echo, reason)`.
+///
+/// Parse it into a [`Step`] with `Step::try_from` before acting on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct WireStep {
+    /// `prompt`, `allow`, `not-required` or `deny`.
+    pub kind: String,
+    /// The flow id (prompt only; empty otherwise).
+    pub flow: String,
+    /// Informational lines to show before acting on the step.
+    pub info: Vec<String>,
+    /// The prompt text (prompt) or the message for the user (deny).
+    pub text: String,
+    /// Whether the answer may be echoed (prompt only).
+    pub echo: bool,
+    /// Why the conversation ended: a [`DenyReason`] code for deny, free text otherwise.
+    pub reason: String,
+}
+
+/// Why a login was denied. Each maps to one PAM return code in the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// The factor did not verify (wrong, replayed or malformed code).
+    AuthFailed,
+    /// MFA is required but the user has no usable token.
+    NotEnrolled,
+    /// Too many failures; the back-off has not expired yet.
+    Locked,
+    /// The user does not exist.
+    UserUnknown,
+    /// The daemon could not reach its storage; nothing was decided.
+    Unavailable,
+}
+
+impl DenyReason {
+    /// The stable wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::AuthFailed => "auth-failed",
+            DenyReason::NotEnrolled => "not-enrolled",
+            DenyReason::Locked => "locked",
+            DenyReason::UserUnknown => "user-unknown",
+            DenyReason::Unavailable => "unavailable",
+        }
+    }
+
+    /// Parses a wire code. Unknown codes are `None`; callers treat that as a denial.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "auth-failed" => DenyReason::AuthFailed,
+            "not-enrolled" => DenyReason::NotEnrolled,
+            "locked" => DenyReason::Locked,
+            "user-unknown" => DenyReason::UserUnknown,
+            "unavailable" => DenyReason::Unavailable,
+            _ => return None,
+        })
+    }
+}
+
+/// What the module must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// Ask the user and send the answer back with `Answer(flow, answer)`.
+    Prompt {
+        /// The flow id to answer.
+        flow: String,
+        /// The prompt text.
+        text: String,
+        /// Whether the answer may be echoed.
+        echo: bool,
+    },
+    /// A factor was verified: the only step that may become `PAM_SUCCESS`.
+    Allow {
+        /// What was verified, for the log.
+        reason: String,
+    },
+    /// Policy needs no second factor here: becomes `PAM_IGNORE`, never `PAM_SUCCESS`.
+    NotRequired {
+        /// Which rule decided, for the log.
+        reason: String,
+    },
+    /// The login is refused.
+    Deny {
+        /// Why, as a stable code.
+        reason: DenyReason,
+        /// The message to show the user (multi-line, "Access denied …").
+        message: String,
+    },
+}
+
+/// One parsed step: informational lines, then an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Lines to show (PAM_TEXT_INFO) before acting.
+    pub info: Vec<String>,
+    /// The action.
+    pub kind: StepKind,
+}
+
+impl Step {
+    /// A step with no informational lines.
+    pub fn new(kind: StepKind) -> Self {
+        Step { info: Vec::new(), kind }
+    }
+}
+
+impl TryFrom<WireStep> for Step {
+    type Error = String;
+
+    fn try_from(w: WireStep) -> Result<Self, Self::Error> {
+        let kind = match w.kind.as_str() {
+            "prompt" => {
+                if w.flow.is_empty() {
+                    return Err("prompt step without a flow id".into());
+                }
+                StepKind::Prompt { flow: w.flow, text: w.text, echo: w.echo }
+            }
+            "allow" => StepKind::Allow { reason: w.reason },
+            "not-required" => StepKind::NotRequired { reason: w.reason },
+            "deny" => StepKind::Deny {
+                // An unknown code is still a denial.
+                reason: DenyReason::from_code(&w.reason).unwrap_or(DenyReason::AuthFailed),
+                message: w.text,
+            },
+            other => return Err(format!("unknown step kind {other:?}")),
+        };
+        Ok(Step { info: w.info, kind })
+    }
+}
+
+impl From<Step> for WireStep {
+    fn from(s: Step) -> Self {
+        let mut w = WireStep { info: s.info, ..WireStep::default() };
+        match s.kind {
+            StepKind::Prompt { flow, text, echo } => {
+                w.kind = "prompt".into();
+                w.flow = flow;
+                w.text = text;
+                w.echo = echo;
+            }
+            StepKind::Allow { reason } => {
+                w.kind = "allow".into();
+                w.reason = reason;
+            }
+            StepKind::NotRequired { reason } => {
+                w.kind = "not-required".into();
+                w.reason = reason;
+            }
+            StepKind::Deny { reason, message } => {
+                w.kind = "deny".into();
+                w.reason = reason.code().into();
+                w.text = message;
+            }
+        }
+        w
+    }
+}
+
+/// Client side of `org.pam_mfa.Login1`.
+///
+/// `Begin` and `Answer` are allowed for root, and for any caller on its own account.
+#[zbus::proxy(
+    interface = "org.pam_mfa.Login1",
+    default_service = "org.pam_mfa.Mfad",
+    default_path = "/org/pam_mfa/Mfad"
+)]
+pub trait Login {
+    /// Starts a login conversation for `facts.user` on `facts.service`.
+    fn begin(&self, facts: &LoginFacts) -> Result<WireStep, MfaError>;
+    /// Answers the prompt of `flow`. Each prompt accepts one answer.
+    fn answer(&self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
+    /// Abandons `flow` (the user cancelled the conversation).
+    fn cancel(&self, flow: &str) -> Result<(), MfaError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_round_trips_through_the_wire_form() {
+        let steps = [
+            Step::new(StepKind::Prompt { flow: "ab".into(), text: "Code: ".into(), echo: false }),
+            Step::new(StepKind::Allow { reason: "totp".into() }),
+            Step::new(StepKind::NotRequired { reason: "policy".into() }),
+            Step {
+                info: vec!["hello".into()],
+                kind: StepKind::Deny { reason: DenyReason::Locked, message: "no".into() },
+            },
+        ];
+        for s in steps {
+            assert_eq!(Step::try_from(WireStep::from(s.clone())).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_and_flowless_prompts_are_rejected() {
+        let w = WireStep { kind: "allow-all".into(), ..Default::default() };
+        assert!(Step::try_from(w).is_err());
+        let w = WireStep { kind: "prompt".into(), ..Default::default() };
+        assert!(Step::try_from(w).is_err());
+    }
+
+    #[test]
+    fn an_unknown_deny_code_is_still_a_denial() {
+        let w = WireStep { kind: "deny".into(), reason: "new-reason".into(), ..Default::default() };
+        assert!(matches!(
+            Step::try_from(w).unwrap().kind,
+            StepKind::Deny { reason: DenyReason::AuthFailed, .. }
+        ));
+    }
+
+    #[test]
+    fn deny_codes_round_trip() {
+        for r in [
+            DenyReason::AuthFailed,
+            DenyReason::NotEnrolled,
+            DenyReason::Locked,
+            DenyReason::UserUnknown,
+            DenyReason::Unavailable,
+        ] {
+            assert_eq!(DenyReason::from_code(r.code()), Some(r));
+        }
+    }
+}
