@@ -93,7 +93,7 @@ mod tests {
             ("-123456", CodeError::NotDigits),
             ("0x1234", CodeError::NotDigits),
             ("1e5", CodeError::NotDigits),
-            ("123\0456", CodeError::NotDigits),
+            ("123\u{0}456", CodeError::NotDigits),
             ("１２３４５６", CodeError::NotDigits), // fullwidth
             ("١٢٣٤٥٦", CodeError::NotDigits),       // Arabic-Indic
             ("12345678901", CodeError::TooLong),
@@ -101,7 +101,10 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_code(input).unwrap_err(), *want, "input {input:?}");
         }
-        assert_eq!(parse_code(&"1".repeat(1 << 20)).unwrap_err(), CodeError::TooLong);
+        assert_eq!(
+            parse_code(&"1".repeat(1 << 20)).unwrap_err(),
+            CodeError::TooLong
+        );
     }
 
     #[test]

@@ -75,10 +75,15 @@ impl Config {
             });
         }
         let rl = cfg.rate_limit;
-        if rl.lockout_after == 0 || rl.lockout_after > crate::ratelimit::NIST_MAX_CONSECUTIVE_FAILURES {
+        if rl.lockout_after == 0
+            || rl.lockout_after > crate::ratelimit::NIST_MAX_CONSECUTIVE_FAILURES
+        {
             return Err(ConfigError::Invalid {
                 key: "rate_limit.lockout_after",
-                why: format!("must be 1 to 100 (NIST SP 800-63B), not {}", rl.lockout_after),
+                why: format!(
+                    "must be 1 to 100 (NIST SP 800-63B), not {}",
+                    rl.lockout_after
+                ),
             });
         }
         if rl.max_delay_secs < rl.base_delay_secs {
@@ -123,13 +128,21 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let e = Config::parse("[totp]\nwindw = 1\n").unwrap_err().to_string();
+        let e = Config::parse("[totp]\nwindw = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("windw"), "{e}");
-        let e = Config::parse("[totp]\nwindow = 3\n").unwrap_err().to_string();
+        let e = Config::parse("[totp]\nwindow = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("totp.window"), "{e}");
-        let e = Config::parse("[rate_limit]\nlockout_after = 101\n").unwrap_err().to_string();
+        let e = Config::parse("[rate_limit]\nlockout_after = 101\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lockout_after"), "{e}");
-        let e = Config::parse("[daemon]\nissuer = \"a:b\"\n").unwrap_err().to_string();
+        let e = Config::parse("[daemon]\nissuer = \"a:b\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("daemon.issuer"), "{e}");
         assert!(Config::parse("[totp]\nwindow = \"one\"\n").is_err());
     }

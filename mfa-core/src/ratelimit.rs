@@ -28,7 +28,12 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { free_failures: 5, base_delay_secs: 30, max_delay_secs: 3600, lockout_after: 100 }
+        RateLimit {
+            free_failures: 5,
+            base_delay_secs: 30,
+            max_delay_secs: 3600,
+            lockout_after: 100,
+        }
     }
 }
 
@@ -71,7 +76,9 @@ impl RateLimit {
         if state.consecutive >= self.lockout_after {
             Gate::LockedOut
         } else if now < state.locked_until {
-            Gate::Wait { until: state.locked_until }
+            Gate::Wait {
+                until: state.locked_until,
+            }
         } else {
             Gate::Open
         }
@@ -82,12 +89,18 @@ impl RateLimit {
         let consecutive = state.consecutive.saturating_add(1);
         let locked_until = if consecutive > self.free_failures {
             let doublings = (consecutive - self.free_failures - 1).min(32);
-            let delay = self.base_delay_secs.saturating_mul(1u64 << doublings).min(self.max_delay_secs);
+            let delay = self
+                .base_delay_secs
+                .saturating_mul(1u64 << doublings)
+                .min(self.max_delay_secs);
             now.saturating_add(delay)
         } else {
             0
         };
-        FailureState { consecutive, locked_until }
+        FailureState {
+            consecutive,
+            locked_until,
+        }
     }
 }
 
@@ -97,7 +110,12 @@ mod tests {
 
     #[test]
     fn free_failures_then_doubling_delays_capped() {
-        let rl = RateLimit { free_failures: 2, base_delay_secs: 10, max_delay_secs: 35, lockout_after: 100 };
+        let rl = RateLimit {
+            free_failures: 2,
+            base_delay_secs: 10,
+            max_delay_secs: 35,
+            lockout_after: 100,
+        };
         let mut s = FailureState::default();
         let now = 1000;
         let mut delays = vec![];
@@ -110,7 +128,11 @@ mod tests {
 
     #[test]
     fn gate_opens_when_the_delay_has_passed() {
-        let rl = RateLimit { free_failures: 0, base_delay_secs: 30, ..RateLimit::default() };
+        let rl = RateLimit {
+            free_failures: 0,
+            base_delay_secs: 30,
+            ..RateLimit::default()
+        };
         let s = rl.after_failure(FailureState::default(), 100);
         assert_eq!(rl.gate(s, 100), Gate::Wait { until: 130 });
         assert_eq!(rl.gate(s, 129), Gate::Wait { until: 130 });
@@ -119,19 +141,40 @@ mod tests {
 
     #[test]
     fn hard_lock_at_lockout_after_and_never_beyond_nist() {
-        let rl = RateLimit { lockout_after: 500, ..RateLimit::default() }.sanitized();
+        let rl = RateLimit {
+            lockout_after: 500,
+            ..RateLimit::default()
+        }
+        .sanitized();
         assert_eq!(rl.lockout_after, 100);
-        let s = FailureState { consecutive: 100, locked_until: 0 };
+        let s = FailureState {
+            consecutive: 100,
+            locked_until: 0,
+        };
         assert_eq!(rl.gate(s, u64::MAX), Gate::LockedOut);
-        let s = FailureState { consecutive: 99, locked_until: 0 };
+        let s = FailureState {
+            consecutive: 99,
+            locked_until: 0,
+        };
         assert_eq!(rl.gate(s, 0), Gate::Open);
-        assert_eq!(RateLimit { lockout_after: 0, ..RateLimit::default() }.sanitized().lockout_after, 100);
+        assert_eq!(
+            RateLimit {
+                lockout_after: 0,
+                ..RateLimit::default()
+            }
+            .sanitized()
+            .lockout_after,
+            100
+        );
     }
 
     #[test]
     fn huge_counts_do_not_overflow() {
         let rl = RateLimit::default();
-        let s = FailureState { consecutive: u32::MAX - 1, locked_until: 0 };
+        let s = FailureState {
+            consecutive: u32::MAX - 1,
+            locked_until: 0,
+        };
         let s = rl.after_failure(s, u64::MAX - 5);
         assert_eq!(s.consecutive, u32::MAX);
         assert_eq!(s.locked_until, u64::MAX);

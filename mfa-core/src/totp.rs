@@ -54,7 +54,11 @@ pub struct TotpParams {
 
 impl Default for TotpParams {
     fn default() -> Self {
-        TotpParams { algorithm: TotpAlgorithm::Sha1, digits: 6, period: 30 }
+        TotpParams {
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ pub struct TotpKey {
 
 impl std::fmt::Debug for TotpKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TotpKey").field("secret", &"<redacted>").field("params", &self.params).finish()
+        f.debug_struct("TotpKey")
+            .field("secret", &"<redacted>")
+            .field("params", &self.params)
+            .finish()
     }
 }
 
@@ -160,7 +167,10 @@ impl TotpKey {
     /// The code for time step `step`.
     pub fn code_for_step(&self, step: u64) -> Zeroizing<String> {
         let totp = self.totp();
-        Zeroizing::new(totp.generate(step.saturating_mul(u64::from(self.params.period))).to_string())
+        Zeroizing::new(
+            totp.generate(step.saturating_mul(u64::from(self.params.period)))
+                .to_string(),
+        )
     }
 
     /// The code valid at `now`.
@@ -172,7 +182,13 @@ impl TotpKey {
     ///
     /// Every candidate step is computed and compared in constant time; the loop never
     /// exits early, so a right and a wrong code cost the same.
-    pub fn verify(&self, code: &Code, now: u64, last_step: Option<u64>, window: u32) -> Verification {
+    pub fn verify(
+        &self,
+        code: &Code,
+        now: u64,
+        last_step: Option<u64>,
+        window: u32,
+    ) -> Verification {
         let window = u64::from(window.min(MAX_WINDOW));
         let current = self.step_at(now);
         let totp = self.totp();
@@ -215,7 +231,9 @@ impl TotpKey {
             .with_issuer(Some(issuer))
             .build()
             .map_err(|e| TotpError::Uri(e.to_string()))?;
-        totp.to_url().map(Zeroizing::new).map_err(|e| TotpError::Uri(e.to_string()))
+        totp.to_url()
+            .map(Zeroizing::new)
+            .map_err(|e| TotpError::Uri(e.to_string()))
     }
 }
 

@@ -20,7 +20,9 @@ pub enum UserNameError {
     TooLong,
     /// Contains whitespace, a control character, `/`, `:` or `\`, or starts with `-`, or is
     /// `.` or `..`.
-    #[error("the user name contains characters that are not allowed (whitespace, control characters, '/', ':', '\\' or a leading '-')")]
+    #[error(
+        "the user name contains characters that are not allowed (whitespace, control characters, '/', ':', '\\' or a leading '-')"
+    )]
     BadCharacters,
 }
 
@@ -55,7 +57,14 @@ mod tests {
 
     #[test]
     fn ordinary_and_directory_names_pass() {
-        for n in ["alice", "svc_backup", "First.Last", "alice@example.com", "user$", "a-b"] {
+        for n in [
+            "alice",
+            "svc_backup",
+            "First.Last",
+            "alice@example.com",
+            "user$",
+            "a-b",
+        ] {
             assert_eq!(check_user_name(n), Ok(()), "{n}");
         }
     }
@@ -79,7 +88,10 @@ mod tests {
         for (n, want) in cases {
             assert_eq!(check_user_name(n), Err(*want), "{n:?}");
         }
-        assert_eq!(check_user_name(&"a".repeat(4096)), Err(UserNameError::TooLong));
+        assert_eq!(
+            check_user_name(&"a".repeat(4096)),
+            Err(UserNameError::TooLong)
+        );
         assert_eq!(check_user_name(&"a".repeat(255)), Ok(()));
     }
 

@@ -132,7 +132,10 @@ pub struct Step {
 impl Step {
     /// A step with no informational lines.
     pub fn new(kind: StepKind) -> Self {
-        Step { info: Vec::new(), kind }
+        Step {
+            info: Vec::new(),
+            kind,
+        }
     }
 }
 
@@ -145,7 +148,11 @@ impl TryFrom<WireStep> for Step {
                 if w.flow.is_empty() {
                     return Err("prompt step without a flow id".into());
                 }
-                StepKind::Prompt { flow: w.flow, text: w.text, echo: w.echo }
+                StepKind::Prompt {
+                    flow: w.flow,
+                    text: w.text,
+                    echo: w.echo,
+                }
             }
             "allow" => StepKind::Allow { reason: w.reason },
             "not-required" => StepKind::NotRequired { reason: w.reason },
@@ -162,7 +169,10 @@ impl TryFrom<WireStep> for Step {
 
 impl From<Step> for WireStep {
     fn from(s: Step) -> Self {
-        let mut w = WireStep { info: s.info, ..WireStep::default() };
+        let mut w = WireStep {
+            info: s.info,
+            ..WireStep::default()
+        };
         match s.kind {
             StepKind::Prompt { flow, text, echo } => {
                 w.kind = "prompt".into();
@@ -212,12 +222,23 @@ mod tests {
     #[test]
     fn every_step_round_trips_through_the_wire_form() {
         let steps = [
-            Step::new(StepKind::Prompt { flow: "ab".into(), text: "Code: ".into(), echo: false }),
-            Step::new(StepKind::Allow { reason: "totp".into() }),
-            Step::new(StepKind::NotRequired { reason: "policy".into() }),
+            Step::new(StepKind::Prompt {
+                flow: "ab".into(),
+                text: "Code: ".into(),
+                echo: false,
+            }),
+            Step::new(StepKind::Allow {
+                reason: "totp".into(),
+            }),
+            Step::new(StepKind::NotRequired {
+                reason: "policy".into(),
+            }),
             Step {
                 info: vec!["hello".into()],
-                kind: StepKind::Deny { reason: DenyReason::Locked, message: "no".into() },
+                kind: StepKind::Deny {
+                    reason: DenyReason::Locked,
+                    message: "no".into(),
+                },
             },
         ];
         for s in steps {
@@ -227,18 +248,31 @@ mod tests {
 
     #[test]
     fn unknown_kinds_and_flowless_prompts_are_rejected() {
-        let w = WireStep { kind: "allow-all".into(), ..Default::default() };
+        let w = WireStep {
+            kind: "allow-all".into(),
+            ..Default::default()
+        };
         assert!(Step::try_from(w).is_err());
-        let w = WireStep { kind: "prompt".into(), ..Default::default() };
+        let w = WireStep {
+            kind: "prompt".into(),
+            ..Default::default()
+        };
         assert!(Step::try_from(w).is_err());
     }
 
     #[test]
     fn an_unknown_deny_code_is_still_a_denial() {
-        let w = WireStep { kind: "deny".into(), reason: "new-reason".into(), ..Default::default() };
+        let w = WireStep {
+            kind: "deny".into(),
+            reason: "new-reason".into(),
+            ..Default::default()
+        };
         assert!(matches!(
             Step::try_from(w).unwrap().kind,
-            StepKind::Deny { reason: DenyReason::AuthFailed, .. }
+            StepKind::Deny {
+                reason: DenyReason::AuthFailed,
+                ..
+            }
         ));
     }
 

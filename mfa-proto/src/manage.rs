@@ -49,13 +49,17 @@ impl FromStr for TotpAlgorithm {
             "SHA1" => Ok(TotpAlgorithm::Sha1),
             "SHA256" => Ok(TotpAlgorithm::Sha256),
             "SHA512" => Ok(TotpAlgorithm::Sha512),
-            _ => Err(format!("unknown TOTP algorithm {s:?} (expected sha1, sha256 or sha512)")),
+            _ => Err(format!(
+                "unknown TOTP algorithm {s:?} (expected sha1, sha256 or sha512)"
+            )),
         }
     }
 }
 
 /// Options for a new TOTP token. Empty strings and zeros mean "the default".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Zeroize, ZeroizeOnDrop)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Zeroize, ZeroizeOnDrop,
+)]
 pub struct TotpEnrollOptions {
     /// Token name, unique per user (default `totp`, then `totp-2`, …).
     pub name: String,
@@ -73,7 +77,9 @@ pub struct TotpEnrollOptions {
 
 /// What `BeginTotpEnrollment` returns. The URI holds the secret: it is shown once, to the
 /// enrolling caller only, and never again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Zeroize, ZeroizeOnDrop)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type, Zeroize, ZeroizeOnDrop,
+)]
 pub struct EnrollmentStart {
     /// Id to confirm the enrollment with.
     pub enrollment: String,

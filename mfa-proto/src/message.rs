@@ -23,7 +23,12 @@ pub fn access_denied(service: &str, user: &str, headline: &str, detail: &[&str])
 
 /// The single-line form for syslog.
 pub fn one_line(message: &str) -> String {
-    message.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" | ")
+    message
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[cfg(test)]
@@ -32,7 +37,12 @@ mod tests {
 
     #[test]
     fn shape_matches_the_documented_form() {
-        let m = access_denied("sshd", "alice", "no token is enrolled.", &["Run `mfactl enroll totp`."]);
+        let m = access_denied(
+            "sshd",
+            "alice",
+            "no token is enrolled.",
+            &["Run `mfactl enroll totp`."],
+        );
         assert_eq!(
             m,
             "Access denied\nService: sshd\nUser: alice\nDetail: Additional authentication is required:\n  - Multi-factor authentication (MFA): no token is enrolled.\n    Run `mfactl enroll totp`."

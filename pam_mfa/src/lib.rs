@@ -1,1 +1,109 @@
-//! x
+//! `pam_mfa.so`: asks for a second factor, as decided by `mfad` over D-Bus.
+//!
+//! The module only wires things together: module arguments ([`args`]), facts about the login
+//! ([`facts`]), the conversation ([`conv`] over [`ffi`]), the daemon client ([`client`]) and
+//! the state machine ([`flow`]), which holds every rule about return codes. List it under
+//! `auth` only; `setcred` succeeds, every other hook returns `PAM_SERVICE_ERR`.
+//!
+//! No hook ever unwinds into C: each body runs under `catch_unwind`, and a panic becomes
+//! `PAM_SERVICE_ERR`. Nothing is printed (stdout may be the user's terminal); diagnostics go
+//! to syslog (authpriv) through `pam_syslog`.
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod args;
+pub mod client;
+pub mod conv;
+pub mod facts;
+#[allow(
+    unsafe_code,
+    reason = "the FFI module is the one place allowed unsafe code"
+)]
+pub mod ffi;
+pub mod flow;
+pub mod log;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pamsm::{Pam, PamError, PamFlags, PamServiceModule, pam_module};
+
+use crate::args::Options;
+use crate::conv::PamConversation;
+use crate::log::{Log, Severity, quote};
+
+/// The module type given to pamsm's `pam_module!`.
+pub struct PamMfa;
+
+impl PamServiceModule for PamMfa {
+    fn authenticate(pam: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
+        guarded(|| authenticate(&pam, flags, &args))
+    }
+
+    /// sshd, sudo, su and runuser call `pam_setcred` after authentication; this module has
+    /// no credentials to set.
+    fn setcred(_pam: Pam, _flags: PamFlags, _args: Vec<String>) -> PamError {
+        guarded(|| PamError::SUCCESS)
+    }
+}
+
+pam_module!(PamMfa);
+
+/// Runs a hook body, turning a panic into `PAM_SERVICE_ERR` (never success).
+pub fn guarded(body: impl FnOnce() -> PamError) -> PamError {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(PamError::SERVICE_ERR)
+}
+
+/// `pam_sm_authenticate`: arguments → facts → one login over one bus connection.
+fn authenticate(pam: &Pam, flags: PamFlags, args: &[String]) -> PamError {
+    let opts = match Options::try_from(args) {
+        Ok(opts) => opts,
+        Err(e) => {
+            Log::new(pam, false).line(Severity::Error, &format!("refusing to run: {e}"));
+            return PamError::SERVICE_ERR;
+        }
+    };
+    let log = Log::new(pam, opts.debug);
+    let facts = match facts::collect(pam) {
+        Ok(facts) => facts,
+        Err(e) => {
+            log.line(Severity::Notice, &format!("cannot start the login: {e}"));
+            return e.code();
+        }
+    };
+    log.debug(&format!(
+        "user {} service {} tty {} rhost {}: asking mfad",
+        quote(&facts.user),
+        quote(&facts.service),
+        quote(&facts.tty),
+        quote(&facts.rhost),
+    ));
+
+    let mut io = PamConversation::new(pam, flags.contains(PamFlags::SILENT));
+    let outcome = client::with_daemon(&opts, &log, async |daemon| {
+        flow::run(&facts, &mut io, daemon).await
+    });
+
+    log.line(
+        outcome.severity(),
+        &format!(
+            "user {} service {}: {}",
+            quote(&facts.user),
+            quote(&facts.service),
+            outcome.describe()
+        ),
+    );
+    outcome.code()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn a_panicking_hook_body_returns_service_err_never_success() {
+        assert_eq!(guarded(|| panic!("boom")), PamError::SERVICE_ERR);
+        assert_eq!(guarded(|| PamError::SUCCESS), PamError::SUCCESS);
+    }
+}

@@ -3,11 +3,18 @@ use crate::code::parse_code;
 
 const SHA1_SEED: &[u8] = b"12345678901234567890";
 const SHA256_SEED: &[u8] = b"12345678901234567890123456789012";
-const SHA512_SEED: &[u8] =
-    b"1234567890123456789012345678901234567890123456789012345678901234";
+const SHA512_SEED: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
 
 fn key(seed: &[u8], algorithm: TotpAlgorithm, digits: u32) -> TotpKey {
-    TotpKey::new(Zeroizing::new(seed.to_vec()), TotpParams { algorithm, digits, period: 30 }).unwrap()
+    TotpKey::new(
+        Zeroizing::new(seed.to_vec()),
+        TotpParams {
+            algorithm,
+            digits,
+            period: 30,
+        },
+    )
+    .unwrap()
 }
 
 /// RFC 6238 Appendix B, all rows and all three algorithms, including 64-bit time.
@@ -48,7 +55,11 @@ fn rfc4226_appendix_d_vectors() {
     ];
     let k = key(SHA1_SEED, TotpAlgorithm::Sha1, 6);
     for (counter, code) in want.iter().enumerate() {
-        assert_eq!(k.code_for_step(counter as u64).as_str(), *code, "counter {counter}");
+        assert_eq!(
+            k.code_for_step(counter as u64).as_str(),
+            *code,
+            "counter {counter}"
+        );
     }
 }
 
@@ -57,7 +68,9 @@ fn a_code_is_accepted_once_and_then_is_a_replay() {
     let k = key(SHA1_SEED, TotpAlgorithm::Sha1, 6);
     let now = 1_700_000_000;
     let code = parse_code(&k.code_at(now)).unwrap();
-    let Verification::Accepted { step } = k.verify(&code, now, None, 1) else { panic!() };
+    let Verification::Accepted { step } = k.verify(&code, now, None, 1) else {
+        panic!()
+    };
     assert_eq!(step, now / 30);
     assert_eq!(k.verify(&code, now, Some(step), 1), Verification::Replayed);
     // An older step's code is a replay too once a newer one was accepted.
@@ -70,16 +83,30 @@ fn window_is_plus_minus_one_step_and_capped_at_two() {
     let k = key(SHA1_SEED, TotpAlgorithm::Sha1, 6);
     let now = 1_700_000_000u64;
     let s = now / 30;
-    for (delta, ok) in [(-1i64, true), (1, true), (-2, false), (2, false), (-3, false), (3, false)] {
+    for (delta, ok) in [
+        (-1i64, true),
+        (1, true),
+        (-2, false),
+        (2, false),
+        (-3, false),
+        (3, false),
+    ] {
         let code = parse_code(&k.code_for_step((s as i64 + delta) as u64)).unwrap();
         let got = k.verify(&code, now, None, 1);
-        assert_eq!(matches!(got, Verification::Accepted { .. }), ok, "delta {delta}");
+        assert_eq!(
+            matches!(got, Verification::Accepted { .. }),
+            ok,
+            "delta {delta}"
+        );
     }
     // A configured window of 5 is capped at 2: three steps away is still rejected.
     let code = parse_code(&k.code_for_step(s + 3)).unwrap();
     assert_eq!(k.verify(&code, now, None, 5), Verification::Rejected);
     let code = parse_code(&k.code_for_step(s + 2)).unwrap();
-    assert!(matches!(k.verify(&code, now, None, 5), Verification::Accepted { .. }));
+    assert!(matches!(
+        k.verify(&code, now, None, 5),
+        Verification::Accepted { .. }
+    ));
 }
 
 #[test]
@@ -87,13 +114,23 @@ fn wrong_length_and_wrong_codes_are_rejected() {
     let k = key(SHA1_SEED, TotpAlgorithm::Sha1, 8);
     let now = 59;
     // The 6-digit suffix of the right 8-digit code must not pass.
-    assert_eq!(k.verify(&parse_code("287082").unwrap(), now, None, 1), Verification::Rejected);
-    assert_eq!(k.verify(&parse_code("94287083").unwrap(), now, None, 1), Verification::Rejected);
+    assert_eq!(
+        k.verify(&parse_code("287082").unwrap(), now, None, 1),
+        Verification::Rejected
+    );
+    assert_eq!(
+        k.verify(&parse_code("94287083").unwrap(), now, None, 1),
+        Verification::Rejected
+    );
 }
 
 #[test]
 fn parameters_and_secrets_are_checked() {
-    let p = |digits, period| TotpParams { algorithm: TotpAlgorithm::Sha1, digits, period };
+    let p = |digits, period| TotpParams {
+        algorithm: TotpAlgorithm::Sha1,
+        digits,
+        period,
+    };
     assert_eq!(p(7, 30).validate(), Err(TotpError::Digits(7)));
     assert_eq!(p(6, 45).validate(), Err(TotpError::Period(45)));
     assert!(p(8, 60).validate().is_ok());
@@ -108,8 +145,11 @@ fn parameters_and_secrets_are_checked() {
 #[test]
 fn base32_import_tolerates_spaces_case_and_padding() {
     // GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ is base32 of the RFC SHA1 seed.
-    let k = TotpKey::from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq", TotpParams::default())
-        .unwrap();
+    let k = TotpKey::from_base32(
+        "gezd gnbv gy3t qojq gezd gnbv gy3t qojq",
+        TotpParams::default(),
+    )
+    .unwrap();
     assert_eq!(k.secret(), SHA1_SEED);
 }
 
@@ -118,7 +158,11 @@ fn otpauth_uri_carries_the_parameters() {
     let k = key(SHA1_SEED, TotpAlgorithm::Sha256, 8);
     let uri = k.otpauth_uri("pam_mfa host1", "alice").unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{}", uri.as_str());
-    assert!(uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), "{}", uri.as_str());
+    assert!(
+        uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+        "{}",
+        uri.as_str()
+    );
     assert!(uri.contains("digits=8"), "{}", uri.as_str());
     assert!(uri.contains("algorithm=SHA256"), "{}", uri.as_str());
     assert!(k.otpauth_uri("bad:issuer", "alice").is_err());

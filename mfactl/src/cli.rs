@@ -1,0 +1,275 @@
+//! The command line, declared once with clap's derive API.
+//!
+//! This is the single source of `--help`, and later of shell completions and the man page:
+//! [`command`] returns the whole [`clap::Command`] for `clap_complete` and `clap_mangen`.
+//!
+//! Only syntax is checked here (user names, field lengths, the fixed choices of digits,
+//! algorithm and period). Secrets and codes are checked later by the command itself, because a
+//! clap error quotes the rejected value and must never print a secret.
+
+use std::fmt;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use zeroize::Zeroizing;
+
+use mfa_core::username::check_user_name;
+use mfa_proto::{MAX_FIELD_LEN, TotpAlgorithm};
+
+/// Enroll and manage the second factors that pam_mfa asks for at login.
+///
+/// mfactl talks to mfad over D-Bus with your own rights: anyone may manage their own tokens,
+/// root and members of mfad's admin group may manage everyone's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfactl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// D-Bus address of the bus mfad is on [default: $DBUS_SYSTEM_BUS_ADDRESS, else the system
+    /// bus]
+    #[arg(long, global = true, value_name = "ADDRESS")]
+    pub bus_address: Option<String>,
+
+    /// Print one JSON value on standard output instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enroll a new second factor
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
+    /// List a user's tokens (never their secrets)
+    List(ListArgs),
+    /// Remove one of a user's tokens
+    Remove(RemoveArgs),
+    /// Clear a user's failure counter and back-off (administrators only)
+    Unlock(UnlockArgs),
+    /// Show who mfad sees calling, and whether that caller may manage every account
+    #[command(name = "whoami")]
+    WhoAmI,
+}
+
+/// `mfactl enroll …`: one subcommand per kind of factor.
+#[derive(Debug, Subcommand)]
+pub enum EnrollCommand {
+    /// Enroll a TOTP authenticator app (RFC 6238), confirmed with one code from the app
+    #[command(
+        after_help = "The otpauth URI printed during enrollment holds the secret: it is shown \
+                      once and never again.\nExit status: 0 enrolled, 1 refused or failed \
+                      (nothing is saved unless a code was accepted), 2 bad arguments."
+    )]
+    Totp(EnrollTotpArgs),
+}
+
+/// Arguments of `mfactl enroll totp`.
+#[derive(Debug, Args)]
+pub struct EnrollTotpArgs {
+    /// The account to enroll [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+
+    /// Name of the new token, unique per user [default: chosen by mfad: totp, totp-2, …]
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    /// Issuer label shown by the authenticator app [default: mfad's configured issuer]
+    #[arg(long, value_name = "ISSUER", value_parser = parse_issuer)]
+    pub issuer: Option<String>,
+
+    /// Import this base32 secret instead of a new random one; `-` reads it from standard
+    /// input (command-line arguments are visible to other local users)
+    #[arg(long, value_name = "BASE32", value_parser = parse_secret)]
+    pub secret: Option<SecretArg>,
+
+    /// Number of digits per code [default: 6]
+    #[arg(long, value_enum)]
+    pub digits: Option<Digits>,
+
+    /// HMAC algorithm; most apps support only sha1 [default: sha1]
+    #[arg(long, value_enum, ignore_case = true)]
+    pub algorithm: Option<Algorithm>,
+
+    /// Seconds each code is valid [default: 30]
+    #[arg(long, value_enum)]
+    pub period: Option<Period>,
+
+    /// The code the app shows now; skips the prompt and allows a single try
+    #[arg(long, value_name = "CODE", value_parser = parse_secret_text)]
+    pub code: Option<Zeroizing<String>>,
+}
+
+/// Arguments of `mfactl list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Whose tokens to list [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+}
+
+/// Arguments of `mfactl remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The owner of the token
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: String,
+
+    /// The token's id or name, as `mfactl list` shows it
+    #[arg(value_name = "TOKEN", value_parser = parse_token)]
+    pub token: String,
+}
+
+/// Arguments of `mfactl unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The account whose failures to forget
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: String,
+}
+
+/// Where `--secret` comes from. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretArg {
+    /// `--secret -`: one line of standard input.
+    Stdin,
+    /// The secret given on the command line, unchecked (the command checks it without
+    /// quoting it).
+    Inline(Zeroizing<String>),
+}
+
+impl fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretArg::Stdin => f.write_str("Stdin"),
+            SecretArg::Inline(_) => f.write_str("Inline(<redacted>)"),
+        }
+    }
+}
+
+/// `--digits`: the lengths mfad accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Digits {
+    /// Six digits, what every app supports
+    #[value(name = "6")]
+    Six,
+    /// Eight digits
+    #[value(name = "8")]
+    Eight,
+}
+
+impl Digits {
+    /// The number of digits.
+    pub fn count(self) -> u32 {
+        match self {
+            Digits::Six => 6,
+            Digits::Eight => 8,
+        }
+    }
+}
+
+/// `--algorithm`: the HMAC functions mfad accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Algorithm {
+    /// HMAC-SHA1
+    Sha1,
+    /// HMAC-SHA256
+    Sha256,
+    /// HMAC-SHA512
+    Sha512,
+}
+
+impl From<Algorithm> for TotpAlgorithm {
+    fn from(a: Algorithm) -> Self {
+        match a {
+            Algorithm::Sha1 => TotpAlgorithm::Sha1,
+            Algorithm::Sha256 => TotpAlgorithm::Sha256,
+            Algorithm::Sha512 => TotpAlgorithm::Sha512,
+        }
+    }
+}
+
+/// `--period`: the step lengths mfad accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Period {
+    /// 30 seconds, what every app supports
+    #[value(name = "30")]
+    Thirty,
+    /// 60 seconds
+    #[value(name = "60")]
+    Sixty,
+}
+
+impl Period {
+    /// The period in seconds.
+    pub fn seconds(self) -> u32 {
+        match self {
+            Period::Thirty => 30,
+            Period::Sixty => 60,
+        }
+    }
+}
+
+/// The whole command-line definition, for help, completions and man page generators.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+fn parse_user(s: &str) -> Result<String, String> {
+    check_user_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// A free-text field: non-empty, at most [`MAX_FIELD_LEN`] bytes, no control characters.
+fn check_field(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > MAX_FIELD_LEN {
+        return Err(format!("must be at most {MAX_FIELD_LEN} bytes"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    check_field(s)?;
+    Ok(s.to_owned())
+}
+
+fn parse_issuer(s: &str) -> Result<String, String> {
+    check_field(s)?;
+    // The otpauth label is `issuer:account`; Google's key URI format forbids a colon in either.
+    if s.contains(':') {
+        return Err("must not contain ':'".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn parse_token(s: &str) -> Result<String, String> {
+    check_field(s)?;
+    Ok(s.to_owned())
+}
+
+fn parse_secret(s: &str) -> Result<SecretArg, String> {
+    Ok(match s {
+        "-" => SecretArg::Stdin,
+        _ => SecretArg::Inline(Zeroizing::new(s.to_owned())),
+    })
+}
+
+fn parse_secret_text(s: &str) -> Result<Zeroizing<String>, String> {
+    Ok(Zeroizing::new(s.to_owned()))
+}
+
+#[cfg(test)]
+mod tests;

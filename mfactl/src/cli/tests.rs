@@ -1,0 +1,235 @@
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("mfactl").chain(args.iter().copied()))
+}
+
+fn enroll_totp(args: &[&str]) -> EnrollTotpArgs {
+    let mut all = vec!["enroll", "totp"];
+    all.extend_from_slice(args);
+    match parse(&all).unwrap().command {
+        Command::Enroll(EnrollCommand::Totp(a)) => a,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+fn error_kind(args: &[&str]) -> ErrorKind {
+    parse(args).unwrap_err().kind()
+}
+
+#[test]
+fn the_command_definition_is_consistent() {
+    command().debug_assert();
+}
+
+#[test]
+fn global_flags_default_to_the_system_bus_and_text() {
+    let cli = parse(&["whoami"]).unwrap();
+    assert_eq!(cli.bus_address, None);
+    assert!(!cli.json);
+    assert!(matches!(cli.command, Command::WhoAmI));
+}
+
+#[test]
+fn global_flags_are_accepted_before_and_after_the_subcommand() {
+    for args in [
+        &["--json", "--bus-address", "unix:path=/tmp/s", "list"][..],
+        &["list", "--json", "--bus-address", "unix:path=/tmp/s"][..],
+        &["list", "--bus-address=unix:path=/tmp/s", "--json"][..],
+    ] {
+        let cli = parse(args).unwrap();
+        assert!(cli.json, "{args:?}");
+        assert_eq!(
+            cli.bus_address.as_deref(),
+            Some("unix:path=/tmp/s"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn enroll_totp_defaults_leave_every_choice_to_the_daemon() {
+    let a = enroll_totp(&[]);
+    assert_eq!(a.user, None);
+    assert_eq!(a.name, None);
+    assert_eq!(a.issuer, None);
+    assert_eq!(a.secret, None);
+    assert_eq!(a.digits, None);
+    assert_eq!(a.algorithm, None);
+    assert_eq!(a.period, None);
+    assert!(a.code.is_none());
+}
+
+#[test]
+fn enroll_totp_takes_every_option() {
+    let a = enroll_totp(&[
+        "alice",
+        "--name",
+        "phone",
+        "--issuer",
+        "Example Corp",
+        "--secret",
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        "--digits",
+        "8",
+        "--algorithm",
+        "sha256",
+        "--period",
+        "60",
+        "--code",
+        "12345678",
+    ]);
+    assert_eq!(a.user.as_deref(), Some("alice"));
+    assert_eq!(a.name.as_deref(), Some("phone"));
+    assert_eq!(a.issuer.as_deref(), Some("Example Corp"));
+    assert_eq!(
+        a.secret,
+        Some(SecretArg::Inline(Zeroizing::new(
+            "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into()
+        )))
+    );
+    assert_eq!(a.digits, Some(Digits::Eight));
+    assert_eq!(a.digits.map(Digits::count), Some(8));
+    assert_eq!(a.algorithm, Some(Algorithm::Sha256));
+    assert_eq!(a.period.map(Period::seconds), Some(60));
+    assert_eq!(a.code.as_deref().map(String::as_str), Some("12345678"));
+}
+
+#[test]
+fn secret_dash_means_standard_input() {
+    assert_eq!(
+        enroll_totp(&["--secret", "-"]).secret,
+        Some(SecretArg::Stdin)
+    );
+}
+
+#[test]
+fn the_secret_never_shows_in_debug_output() {
+    let a = enroll_totp(&["--secret", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"]);
+    assert!(!format!("{a:?}").contains("JBSWY3DP"));
+}
+
+#[test]
+fn algorithm_names_ignore_case_and_map_to_the_wire_names() {
+    for (given, want) in [("SHA1", "SHA1"), ("sha256", "SHA256"), ("Sha512", "SHA512")] {
+        let alg = enroll_totp(&["--algorithm", given]).algorithm.unwrap();
+        assert_eq!(TotpAlgorithm::from(alg).as_str(), want);
+    }
+}
+
+#[test]
+fn invalid_digits_algorithm_and_period_are_usage_errors() {
+    for args in [
+        &["enroll", "totp", "--digits", "7"][..],
+        &["enroll", "totp", "--digits", "six"][..],
+        &["enroll", "totp", "--algorithm", "md5"][..],
+        &["enroll", "totp", "--algorithm", "sha384"][..],
+        &["enroll", "totp", "--period", "45"][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+}
+
+#[test]
+fn bad_user_names_are_refused_with_the_reason() {
+    for args in [
+        &["list", "-rf"][..],
+        &["list", "al ice"][..],
+        &["enroll", "totp", "../etc"][..],
+        &["remove", "a/b", "1"][..],
+        &["unlock", "al\u{1b}[2Jice"][..],
+    ] {
+        // `-rf` is taken for an unknown flag, the rest fail the user name check: both exit 2.
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    let msg = parse(&["list", "al:ice"]).unwrap_err().to_string();
+    assert!(msg.contains("not allowed"), "{msg}");
+}
+
+#[test]
+fn names_issuers_and_tokens_are_checked_for_length_and_control_characters() {
+    let long = "x".repeat(MAX_FIELD_LEN + 1);
+    for args in [
+        &["enroll", "totp", "--name", ""][..],
+        &["enroll", "totp", "--name", &long][..],
+        &["enroll", "totp", "--name", "a\nb"][..],
+        &["enroll", "totp", "--issuer", "a:b"][..],
+        &["remove", "alice", ""][..],
+        &["remove", "alice", "tok\u{7}"][..],
+    ] {
+        assert_eq!(error_kind(args), ErrorKind::ValueValidation, "{args:?}");
+    }
+    assert_eq!(
+        enroll_totp(&["--name", &"x".repeat(MAX_FIELD_LEN)])
+            .name
+            .unwrap()
+            .len(),
+        256
+    );
+}
+
+#[test]
+fn list_defaults_to_the_caller() {
+    match parse(&["list"]).unwrap().command {
+        Command::List(ListArgs { user }) => assert_eq!(user, None),
+        other => panic!("{other:?}"),
+    }
+    match parse(&["list", "bob"]).unwrap().command {
+        Command::List(ListArgs { user }) => assert_eq!(user.as_deref(), Some("bob")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn remove_needs_both_user_and_token() {
+    match parse(&["remove", "alice", "work-phone"]).unwrap().command {
+        Command::Remove(RemoveArgs { user, token }) => {
+            assert_eq!((user.as_str(), token.as_str()), ("alice", "work-phone"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error_kind(&["remove", "alice"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(error_kind(&["remove"]), ErrorKind::MissingRequiredArgument);
+    assert_eq!(
+        error_kind(&["remove", "a", "b", "c"]),
+        ErrorKind::UnknownArgument
+    );
+}
+
+#[test]
+fn unlock_needs_a_user() {
+    match parse(&["unlock", "alice"]).unwrap().command {
+        Command::Unlock(UnlockArgs { user }) => assert_eq!(user, "alice"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error_kind(&["unlock"]), ErrorKind::MissingRequiredArgument);
+}
+
+#[test]
+fn whoami_takes_no_arguments() {
+    assert_eq!(error_kind(&["whoami", "alice"]), ErrorKind::UnknownArgument);
+}
+
+#[test]
+fn missing_or_unknown_subcommands_are_usage_errors() {
+    assert_eq!(parse(&[]).unwrap_err().exit_code(), 2);
+    assert_eq!(parse(&["enroll"]).unwrap_err().exit_code(), 2);
+    assert_eq!(error_kind(&["enroll", "sms"]), ErrorKind::InvalidSubcommand);
+    assert_eq!(error_kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    assert_eq!(error_kind(&["--help"]), ErrorKind::DisplayHelp);
+    assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+    assert_eq!(error_kind(&["--version"]), ErrorKind::DisplayVersion);
+}

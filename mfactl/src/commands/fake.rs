@@ -1,0 +1,219 @@
+//! A scripted daemon and a scripted person, for testing commands without a bus.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+
+use clap::Parser;
+use zeroize::Zeroizing;
+
+use mfa_proto::{EnrollmentStart, MfaError, TokenInfo, TotpEnrollOptions, WhoAmI};
+
+use super::{Ctx, Job};
+use crate::cli::Cli;
+use crate::client::ManageApi;
+use crate::error::CliError;
+use crate::prompt::Prompter;
+use crate::qr;
+
+pub(crate) const URI: &str = "otpauth://totp/pam_mfa%40host:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&digits=6&algorithm=SHA1&issuer=pam_mfa%40host&period=30";
+
+/// mfad as a script: accepts `good_code`, records every call.
+pub(crate) struct FakeDaemon {
+    pub me: WhoAmI,
+    pub good_code: String,
+    pub uri: String,
+    pub tokens: Vec<TokenInfo>,
+    /// Returned by every call except `WhoAmI` and `CancelEnrollment` when set.
+    pub refusal: Option<MfaError>,
+    /// Returned by `ConfirmTotpEnrollment` when set (after the code check would have run).
+    pub confirm_error: Option<MfaError>,
+    pub calls: RefCell<Vec<String>>,
+    pub options: RefCell<Option<TotpEnrollOptions>>,
+    pub user: RefCell<String>,
+}
+
+impl Default for FakeDaemon {
+    fn default() -> Self {
+        FakeDaemon {
+            me: WhoAmI {
+                uid: 1000,
+                user: "alice".into(),
+                admin: false,
+            },
+            good_code: "123456".into(),
+            uri: URI.into(),
+            tokens: Vec::new(),
+            refusal: None,
+            confirm_error: None,
+            calls: RefCell::default(),
+            options: RefCell::default(),
+            user: RefCell::default(),
+        }
+    }
+}
+
+impl FakeDaemon {
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+
+    fn record(&self, call: String) -> Result<(), MfaError> {
+        self.calls.borrow_mut().push(call);
+        match &self.refusal {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) fn token(id: &str, user: &str, name: &str) -> TokenInfo {
+    TokenInfo {
+        id: id.into(),
+        user: user.into(),
+        kind: "totp".into(),
+        name: name.into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+        created: 1_700_000_000,
+        last_used: 0,
+    }
+}
+
+impl ManageApi for FakeDaemon {
+    async fn who_am_i(&self) -> Result<WhoAmI, MfaError> {
+        self.calls.borrow_mut().push("WhoAmI".into());
+        Ok(self.me.clone())
+    }
+
+    async fn begin_totp_enrollment(
+        &self,
+        user: &str,
+        options: &TotpEnrollOptions,
+    ) -> Result<EnrollmentStart, MfaError> {
+        self.record(format!("Begin {user}"))?;
+        *self.options.borrow_mut() = Some(options.clone());
+        *self.user.borrow_mut() = user.to_owned();
+        Ok(EnrollmentStart {
+            enrollment: "e1".into(),
+            otpauth_uri: self.uri.clone(),
+            expires_at: 1_732_350_300,
+        })
+    }
+
+    async fn confirm_totp_enrollment(
+        &self,
+        enrollment: &str,
+        code: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        self.record(format!("Confirm {enrollment} {code}"))?;
+        if let Some(e) = &self.confirm_error {
+            return Err(e.clone());
+        }
+        if code == self.good_code {
+            Ok(token("7", &self.user.borrow(), "totp"))
+        } else {
+            Err(MfaError::CodeRejected(
+                "the code did not verify; nothing was saved".into(),
+            ))
+        }
+    }
+
+    async fn cancel_enrollment(&self, enrollment: &str) -> Result<(), MfaError> {
+        self.calls.borrow_mut().push(format!("Cancel {enrollment}"));
+        Ok(())
+    }
+
+    async fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError> {
+        self.record(format!("List {user}"))?;
+        Ok(self.tokens.clone())
+    }
+
+    async fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError> {
+        self.record(format!("Remove {user} {token}"))
+    }
+
+    async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {
+        self.record(format!("Reset {user}"))
+    }
+}
+
+/// A person (or a pipe) answering from a list.
+#[derive(Default)]
+pub(crate) struct ScriptedPrompter {
+    pub interactive: bool,
+    pub answers: VecDeque<&'static str>,
+    pub questions: Vec<String>,
+    pub shown: String,
+}
+
+impl ScriptedPrompter {
+    pub(crate) fn terminal(answers: &[&'static str]) -> Self {
+        ScriptedPrompter {
+            interactive: true,
+            answers: answers.iter().copied().collect(),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn pipe(answers: &[&'static str]) -> Self {
+        ScriptedPrompter {
+            interactive: false,
+            answers: answers.iter().copied().collect(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Prompter for ScriptedPrompter {
+    fn is_interactive(&self) -> bool {
+        self.interactive
+    }
+
+    fn show(&mut self, text: &str) -> io::Result<()> {
+        self.shown.push_str(text);
+        Ok(())
+    }
+
+    fn ask(&mut self, question: &str) -> io::Result<Option<Zeroizing<String>>> {
+        self.questions.push(question.to_owned());
+        Ok(self
+            .answers
+            .pop_front()
+            .map(|a| Zeroizing::new(a.to_owned())))
+    }
+}
+
+/// What one run produced.
+pub(crate) struct Outcome {
+    pub result: Result<(), CliError>,
+    pub stdout: String,
+}
+
+/// Parses `args` (without the program name) and runs the command against `daemon`.
+pub(crate) fn run(
+    daemon: &FakeDaemon,
+    args: &[&str],
+    prompter: &mut ScriptedPrompter,
+    qr: Option<qr::Style>,
+) -> Outcome {
+    let cli = Cli::try_parse_from(std::iter::once("mfactl").chain(args.iter().copied())).unwrap();
+    let mut out = Vec::new();
+    let result = match Job::prepare(cli.command, prompter) {
+        Ok(job) => {
+            let mut ctx = Ctx {
+                json: cli.json,
+                out: &mut out,
+                prompter,
+                qr,
+            };
+            zbus::block_on(job.execute(daemon, &mut ctx))
+        }
+        Err(e) => Err(e),
+    };
+    Outcome {
+        result,
+        stdout: String::from_utf8(out).unwrap(),
+    }
+}

@@ -1,0 +1,156 @@
+//! The small commands against the fake daemon (enrollment has its own tests).
+
+use mfa_proto::MfaError;
+
+use super::fake::{FakeDaemon, ScriptedPrompter, run, token};
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn with_tokens() -> FakeDaemon {
+    FakeDaemon {
+        tokens: vec![
+            token("1", "alice", "totp"),
+            token("2", "alice", "work-phone"),
+        ],
+        ..FakeDaemon::default()
+    }
+}
+
+#[test]
+fn list_without_a_user_lists_the_callers_tokens_as_a_table() {
+    let daemon = with_tokens();
+    let out = run(&daemon, &["list"], &mut ScriptedPrompter::pipe(&[]), None);
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["WhoAmI", "List alice"]));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("ID  NAME"));
+    assert!(
+        lines[2].starts_with("2   work-phone  totp  SHA1"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[test]
+fn list_with_a_user_asks_for_that_user_only() {
+    let daemon = FakeDaemon::default();
+    let out = run(
+        &daemon,
+        &["list", "bob"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["List bob"]));
+    assert_eq!(out.stdout, "No tokens are enrolled for bob.\n");
+}
+
+#[test]
+fn list_json_is_an_array_even_when_empty() {
+    let out = run(
+        &FakeDaemon::default(),
+        &["list", "--json"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    assert_eq!(out.stdout, "[]\n");
+    let out = run(
+        &with_tokens(),
+        &["--json", "list"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["name"], "work-phone");
+    assert_eq!(v[1]["last_used"], 0);
+}
+
+#[test]
+fn remove_passes_user_and_token_through() {
+    let daemon = FakeDaemon::default();
+    let out = run(
+        &daemon,
+        &["remove", "alice", "work-phone"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["Remove alice work-phone"]));
+    assert_eq!(out.stdout, "Token work-phone removed from alice.\n");
+    let out = run(
+        &daemon,
+        &["remove", "--json", "alice", "2"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    assert_eq!(
+        out.stdout,
+        "{\"user\":\"alice\",\"token\":\"2\",\"removed\":true}\n"
+    );
+}
+
+#[test]
+fn unlock_resets_failures() {
+    let daemon = FakeDaemon::default();
+    let out = run(
+        &daemon,
+        &["unlock", "bob"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["Reset bob"]));
+    assert_eq!(out.stdout, "Failure count and back-off cleared for bob.\n");
+    let out = run(
+        &daemon,
+        &["unlock", "bob", "--json"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    assert_eq!(out.stdout, "{\"user\":\"bob\",\"unlocked\":true}\n");
+}
+
+#[test]
+fn whoami_prints_text_or_json() {
+    let daemon = FakeDaemon::default();
+    let out = run(&daemon, &["whoami"], &mut ScriptedPrompter::pipe(&[]), None);
+    assert_eq!(
+        out.stdout,
+        "alice (uid 1000), may manage only its own tokens\n"
+    );
+    let out = run(
+        &daemon,
+        &["whoami", "--json"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    assert_eq!(
+        out.stdout,
+        "{\"uid\":1000,\"user\":\"alice\",\"admin\":false}\n"
+    );
+}
+
+#[test]
+fn refusals_exit_one_with_the_daemons_message_and_print_nothing() {
+    let daemon = FakeDaemon {
+        refusal: Some(MfaError::AccessDenied(
+            "only administrators may reset failures".into(),
+        )),
+        ..FakeDaemon::default()
+    };
+    for args in [
+        &["unlock", "bob"][..],
+        &["remove", "bob", "1"][..],
+        &["list", "bob", "--json"][..],
+    ] {
+        let out = run(&daemon, args, &mut ScriptedPrompter::pipe(&[]), None);
+        let err = out.result.unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(err.to_string(), "only administrators may reset failures");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -1,0 +1,33 @@
+//! `mfactl unlock USER`: clears the failure counter and back-off (administrators only; mfad
+//! decides).
+
+use super::Ctx;
+use crate::cli::UnlockArgs;
+use crate::client::ManageApi;
+use crate::error::CliError;
+use crate::output::{UnlockReport, emit, emit_json, one_line};
+
+/// Resets `USER`'s failures.
+pub(crate) async fn run(
+    api: &impl ManageApi,
+    args: UnlockArgs,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), CliError> {
+    api.reset_failures(&args.user).await?;
+    if ctx.json {
+        emit_json(
+            ctx.out,
+            &UnlockReport {
+                user: &args.user,
+                unlocked: true,
+            },
+        )?;
+    } else {
+        let line = format!(
+            "Failure count and back-off cleared for {}.\n",
+            one_line(&args.user)
+        );
+        emit(ctx.out, &line)?;
+    }
+    Ok(())
+}

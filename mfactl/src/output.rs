@@ -1,0 +1,196 @@
+//! Rendering results for people (tables, sentences) and for programs (`--json`).
+//!
+//! Text output escapes control and bidirectional-override characters in everything that
+//! came from a user or the daemon (token names, user names, messages), so a crafted name
+//! cannot move the cursor, clear the screen or reorder a line.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use mfa_proto::{TokenInfo, WhoAmI};
+
+/// Column titles of `mfactl list`.
+pub const TABLE_HEADERS: [&str; 8] = [
+    "ID",
+    "NAME",
+    "KIND",
+    "ALGORITHM",
+    "DIGITS",
+    "PERIOD",
+    "CREATED",
+    "LAST USED",
+];
+
+/// `text` with control characters (except newline) and bidi overrides escaped as `\u{…}`.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Same as [`printable`], and newlines escaped too: for one table cell or one line.
+pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
+    match printable(text) {
+        Cow::Borrowed(t) if !t.contains('\n') => Cow::Borrowed(t),
+        other => Cow::Owned(other.replace('\n', "\\n")),
+    }
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian, any `i64`).
+pub fn utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    // 1970-01-01 is day 719_468 of the era-based calendar starting 0000-03-01. The shift
+    // cannot overflow: |days| <= i64::MAX / 86_400.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// When a token was last used: a time, or `never`.
+pub fn last_used(unix: i64) -> String {
+    if unix == 0 {
+        "never".to_owned()
+    } else {
+        utc(unix)
+    }
+}
+
+/// The `mfactl list` table: a header line and one line per token, columns padded to fit.
+pub fn token_table(tokens: &[TokenInfo]) -> String {
+    let rows: Vec<[String; 8]> = tokens
+        .iter()
+        .map(|t| {
+            [
+                one_line(&t.id).into_owned(),
+                one_line(&t.name).into_owned(),
+                one_line(&t.kind).into_owned(),
+                one_line(&t.algorithm).into_owned(),
+                t.digits.to_string(),
+                format!("{}s", t.period),
+                utc(t.created),
+                last_used(t.last_used),
+            ]
+        })
+        .collect();
+    let mut widths = TABLE_HEADERS.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let headers = TABLE_HEADERS.map(str::to_owned);
+    for row in std::iter::once(&headers).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `mfactl whoami` as a sentence.
+pub fn who_am_i_text(me: &WhoAmI) -> String {
+    let name = if me.user.is_empty() {
+        "(no user name)".into()
+    } else {
+        one_line(&me.user)
+    };
+    let rights = if me.admin {
+        "administrator: may manage every account's tokens"
+    } else {
+        "may manage only its own tokens"
+    };
+    format!("{name} (uid {}), {rights}\n", me.uid)
+}
+
+/// What `mfactl enroll totp --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct EnrollmentReport<'a> {
+    /// The account the token was enrolled for.
+    pub user: &'a str,
+    /// The otpauth URI, holding the secret: the caller asked for it with `--json`.
+    pub otpauth_uri: &'a str,
+    /// The new token.
+    pub token: &'a TokenInfo,
+}
+
+/// What `mfactl remove --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct RemovalReport<'a> {
+    /// The owner.
+    pub user: &'a str,
+    /// The token as given (id or name).
+    pub token: &'a str,
+    /// Always true: failures exit non-zero and print nothing on standard output.
+    pub removed: bool,
+}
+
+/// What `mfactl unlock --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct UnlockReport<'a> {
+    /// The account.
+    pub user: &'a str,
+    /// Always true: failures exit non-zero and print nothing on standard output.
+    pub unlocked: bool,
+}
+
+/// Writes `value` to `out` as one line of JSON. The text goes through a buffer that is wiped
+/// afterwards, because an enrollment report holds the secret.
+pub fn emit_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(4096));
+    serde_json::to_writer(&mut *buf, value)?;
+    buf.push(b'\n');
+    out.write_all(&buf)?;
+    out.flush()
+}
+
+/// Writes `text` to `out` and flushes, so a prompt on another stream never overtakes it.
+pub fn emit(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+use super::*;
+
+fn token(id: &str, name: &str, last_used: i64) -> TokenInfo {
+    TokenInfo {
+        id: id.into(),
+        user: "alice".into(),
+        kind: "totp".into(),
+        name: name.into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+        created: 1_700_000_000,
+        last_used,
+    }
+}
+
+#[test]
+fn utc_formats_known_instants() {
+    for (t, want) in [
+        (0, "1970-01-01 00:00:00"),
+        (-1, "1969-12-31 23:59:59"),
+        (951_782_400, "2000-02-29 00:00:00"),
+        (1_700_000_000, "2023-11-14 22:13:20"),
+        (2_147_483_648, "2038-01-19 03:14:08"),
+        (4_102_444_799, "2099-12-31 23:59:59"),
+        (19_880_000_000, "2599-12-21 14:13:20"),
+        (-62_135_596_800, "0001-01-01 00:00:00"),
+    ] {
+        assert_eq!(utc(t), want, "{t}");
+    }
+}
+
+#[test]
+fn utc_survives_the_extremes() {
+    // No overflow panic (debug builds check arithmetic).
+    assert!(!utc(i64::MAX).is_empty());
+    assert!(!utc(i64::MIN).is_empty());
+}
+
+#[test]
+fn zero_last_use_reads_never() {
+    assert_eq!(last_used(0), "never");
+    assert_eq!(last_used(1_732_350_000), "2024-11-23 08:20:00");
+}
+
+#[test]
+fn the_table_has_a_header_and_aligned_columns() {
+    let table = token_table(&[
+        token("1", "totp", 0),
+        token("12", "work-phone", 1_732_350_000),
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ID  NAME        KIND  ALGORITHM  DIGITS  PERIOD  CREATED              LAST USED",
+            "1   totp        totp  SHA1       6       30s     2023-11-14 22:13:20  never",
+            "12  work-phone  totp  SHA1       6       30s     2023-11-14 22:13:20  2024-11-23 08:20:00",
+        ]
+    );
+}
+
+#[test]
+fn an_empty_list_is_just_the_header() {
+    assert_eq!(token_table(&[]).lines().count(), 1);
+}
+
+#[test]
+fn hostile_names_cannot_escape_their_cell() {
+    let table = token_table(&[token("1", "evil\u{1b}[2J\nname\u{202e}", 0)]);
+    assert_eq!(table.lines().count(), 2);
+    assert!(!table.contains('\u{1b}'));
+    assert!(!table.contains('\u{202e}'));
+    assert!(table.contains("evil\\u{1b}[2J\\nname\\u{202e}"), "{table}");
+}
+
+#[test]
+fn printable_keeps_ordinary_text_and_newlines() {
+    assert!(matches!(
+        printable("Jörg's phone ✓\nline 2"),
+        Cow::Borrowed(_)
+    ));
+    assert_eq!(printable("a\tb\u{7}"), "a\\u{9}b\\u{7}");
+}
+
+#[test]
+fn json_list_is_an_array_of_token_info() {
+    let mut out = Vec::new();
+    emit_json(&mut out, &[token("1", "totp", 0)][..]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "id": "1", "user": "alice", "kind": "totp", "name": "totp", "algorithm": "SHA1",
+            "digits": 6, "period": 30, "created": 1_700_000_000, "last_used": 0
+        }])
+    );
+    assert!(out.ends_with(b"\n"));
+    assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+}
+
+#[test]
+fn json_enrollment_report_nests_the_token() {
+    let t = token("3", "phone", 0);
+    let mut out = Vec::new();
+    let report = EnrollmentReport {
+        user: "alice",
+        otpauth_uri: "otpauth://totp/x:alice?secret=AB",
+        token: &t,
+    };
+    emit_json(&mut out, &report).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["otpauth_uri"], "otpauth://totp/x:alice?secret=AB");
+    assert_eq!(v["token"]["id"], "3");
+    assert_eq!(v["token"]["name"], "phone");
+    assert_eq!(v.as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn json_whoami_has_uid_user_admin() {
+    let mut out = Vec::new();
+    emit_json(
+        &mut out,
+        &WhoAmI {
+            uid: 0,
+            user: "root".into(),
+            admin: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(out, b"{\"uid\":0,\"user\":\"root\",\"admin\":true}\n");
+}
+
+#[test]
+fn whoami_text_names_the_rights() {
+    let me = WhoAmI {
+        uid: 1000,
+        user: "alice".into(),
+        admin: false,
+    };
+    assert_eq!(
+        who_am_i_text(&me),
+        "alice (uid 1000), may manage only its own tokens\n"
+    );
+    let me = WhoAmI {
+        uid: 4242,
+        user: String::new(),
+        admin: true,
+    };
+    assert!(who_am_i_text(&me).starts_with("(no user name) (uid 4242), administrator"));
+}

@@ -1,0 +1,308 @@
+//! `Login1`: Begin → Prompt → Answer → Allow / Deny.
+//!
+//! For this release every service that stacks the module requires MFA (services that
+//! should not, do not stack it); richer policy arrives with the policy issue.
+
+use std::time::Instant;
+
+use mfa_core::code::parse_code;
+use mfa_core::ratelimit::Gate;
+use mfa_core::username::loggable;
+use mfa_proto::message::access_denied;
+use mfa_proto::{
+    DenyReason, LoginFacts, MAX_ANSWER_LEN, MAX_AUTH_INFO_LEN, MAX_FIELD_LEN, MfaError, Step,
+    StepKind,
+};
+
+use super::{Daemon, check_field, check_service};
+use crate::audit::Level;
+use crate::authz::Caller;
+use crate::clock;
+use crate::flows::Flow;
+use crate::store::VerifyOutcome;
+use crate::users::{self, LookupError};
+
+/// The prompt every TOTP login shows.
+pub const TOTP_PROMPT: &str = "Verification code: ";
+
+fn deny(service: &str, user: &str, reason: DenyReason, headline: &str, hints: &[&str]) -> Step {
+    Step::new(StepKind::Deny {
+        reason,
+        message: access_denied(service, user, headline, hints),
+    })
+}
+
+fn wait_message(until: u64, now: u64) -> String {
+    format!(
+        "too many failed attempts; try again in {} seconds.",
+        until.saturating_sub(now).max(1)
+    )
+}
+
+impl Daemon {
+    fn audit_login(&self, level: Level, user: &str, service: &str, result: &str, extra: &str) {
+        self.audit.log(
+            level,
+            format!(
+                "login result={result} user={} service={service} {extra}",
+                loggable(user)
+            )
+            .trim_end(),
+        );
+    }
+
+    fn unavailable(&self, user: &str, service: &str, what: &str) -> Step {
+        self.audit.log(
+            Level::Error,
+            &format!(
+                "login result=deny reason=unavailable user={} service={service} error={what:?}",
+                loggable(user)
+            ),
+        );
+        deny(
+            service,
+            user,
+            DenyReason::Unavailable,
+            "the MFA service cannot read its database.",
+            &["Try again later or contact an administrator."],
+        )
+    }
+
+    fn locked_out(&self, user: &str, service: &str) -> Step {
+        self.audit_login(Level::Warning, user, service, "deny", "reason=locked-out");
+        deny(
+            service,
+            user,
+            DenyReason::Locked,
+            "the account is locked after too many failed attempts.",
+            &[&format!(
+                "Ask an administrator to run `mfactl unlock {user}`."
+            )],
+        )
+    }
+
+    /// Starts a login for `facts.user` on `facts.service`.
+    pub fn begin(&self, caller: &Caller, facts: &LoginFacts) -> Result<Step, MfaError> {
+        mfa_core::username::check_user_name(&facts.user)
+            .map_err(|e| MfaError::InvalidUser(e.to_string()))?;
+        check_service(&facts.service)?;
+        check_field("tty", &facts.tty, MAX_FIELD_LEN)?;
+        check_field("rhost", &facts.rhost, MAX_FIELD_LEN)?;
+        check_field("ruser", &facts.ruser, MAX_FIELD_LEN)?;
+        if facts.ssh_auth_info.len() > MAX_AUTH_INFO_LEN {
+            return Err(MfaError::InvalidArgument(format!(
+                "ssh_auth_info is longer than {MAX_AUTH_INFO_LEN} bytes"
+            )));
+        }
+        caller.may_act_on(&facts.user)?;
+        let (user, service) = (facts.user.as_str(), facts.service.as_str());
+        let user_exists = match users::lookup(user) {
+            Ok(_) => true,
+            Err(LookupError::Unknown) => false,
+            Err(LookupError::Invalid(e)) => return Err(MfaError::InvalidUser(e.to_string())),
+            Err(LookupError::Nss(e)) => {
+                self.audit.log(
+                    Level::Error,
+                    &format!(
+                        "login result=deny reason=nss user={} error={e:?}",
+                        loggable(user)
+                    ),
+                );
+                return Ok(deny(
+                    service,
+                    user,
+                    DenyReason::Unavailable,
+                    "the user database could not be read.",
+                    &["Try again later or contact an administrator."],
+                ));
+            }
+        };
+        if user_exists {
+            match self.store.count_tokens(user) {
+                Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
+                Ok(0) => {
+                    self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");
+                    return Ok(deny(
+                        service,
+                        user,
+                        DenyReason::NotEnrolled,
+                        &format!("no token is enrolled for {user}."),
+                        &[&format!(
+                            "Run `mfactl enroll totp` or ask an administrator to run `mfactl enroll totp {user}`."
+                        )],
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        // The gate applies to unknown names too: they are throttled exactly like real
+        // accounts, so being prompted or refused reveals nothing about existence.
+        {
+            let now = clock::now();
+            match self
+                .store
+                .failure_state(user)
+                .map(|s| self.limits.gate(s, now))
+            {
+                Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
+                Ok(Gate::Open) => {}
+                Ok(Gate::Wait { until }) => {
+                    self.audit_login(
+                        Level::Warning,
+                        user,
+                        service,
+                        "deny",
+                        &format!("reason=throttled until={until}"),
+                    );
+                    return Ok(deny(
+                        service,
+                        user,
+                        DenyReason::Locked,
+                        &wait_message(until, now),
+                        &[],
+                    ));
+                }
+                Ok(Gate::LockedOut) => return Ok(self.locked_out(user, service)),
+            }
+        }
+        let flow = self.flows.start(Flow {
+            owner: caller.sender.clone(),
+            user: user.to_owned(),
+            service: service.to_owned(),
+            user_exists,
+            started: Instant::now(),
+        })?;
+        Ok(Step::new(StepKind::Prompt {
+            flow,
+            text: TOTP_PROMPT.into(),
+            echo: false,
+        }))
+    }
+
+    /// Takes the answer to `flow`'s prompt and decides.
+    pub fn answer(&self, caller: &Caller, flow: &str, answer: &str) -> Result<Step, MfaError> {
+        let flow = self.flows.take(flow, &caller.sender)?;
+        let (user, service) = (flow.user.as_str(), flow.service.as_str());
+        // Anything that is not a well-formed code still counts as one failed attempt.
+        let code = if answer.len() > MAX_ANSWER_LEN {
+            None
+        } else {
+            parse_code(answer).ok()
+        };
+        let not_accepted = |extra: &str| {
+            self.audit_login(Level::Notice, user, service, "deny", extra);
+            deny(
+                service,
+                user,
+                DenyReason::AuthFailed,
+                "the verification code was not accepted.",
+                &[],
+            )
+        };
+        let now = clock::now();
+        if !flow.user_exists {
+            // Count the failure as for a real account (same throttling, no enumeration).
+            match self
+                .store
+                .failure_state(user)
+                .map(|s| self.limits.gate(s, now))
+            {
+                Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
+                Ok(Gate::Open) => {}
+                Ok(Gate::Wait { until }) => {
+                    self.audit_login(
+                        Level::Warning,
+                        user,
+                        service,
+                        "deny",
+                        &format!("reason=throttled until={until}"),
+                    );
+                    return Ok(deny(
+                        service,
+                        user,
+                        DenyReason::Locked,
+                        &wait_message(until, now),
+                        &[],
+                    ));
+                }
+                Ok(Gate::LockedOut) => return Ok(self.locked_out(user, service)),
+            }
+            return match self.store.record_failure(user, now, &self.limits) {
+                Ok(s) => Ok(not_accepted(&format!(
+                    "reason=unknown-user failures={}",
+                    s.consecutive
+                ))),
+                Err(e) => Ok(self.unavailable(user, service, &e.to_string())),
+            };
+        }
+        match self
+            .store
+            .verify_totp(user, code.as_ref(), now, self.window, &self.limits)
+        {
+            Err(e) => Ok(self.unavailable(user, service, &e.to_string())),
+            Ok(VerifyOutcome::Accepted { token_id }) => {
+                self.audit_login(
+                    Level::Notice,
+                    user,
+                    service,
+                    "allow",
+                    &format!("method=totp token={token_id}"),
+                );
+                Ok(Step::new(StepKind::Allow {
+                    reason: format!("totp token {token_id}"),
+                }))
+            }
+            Ok(VerifyOutcome::Failed(f)) => {
+                let detail = if code.is_none() {
+                    "malformed"
+                } else if f.replayed {
+                    "replayed"
+                } else {
+                    "wrong-code"
+                };
+                let mut extra = format!(
+                    "reason=auth-failed detail={detail} failures={}",
+                    f.state.consecutive
+                );
+                if f.state.locked_until > now {
+                    extra.push_str(&format!(" throttled_until={}", f.state.locked_until));
+                }
+                Ok(not_accepted(&extra))
+            }
+            Ok(VerifyOutcome::Throttled { until }) => {
+                self.audit_login(
+                    Level::Warning,
+                    user,
+                    service,
+                    "deny",
+                    &format!("reason=throttled until={until}"),
+                );
+                Ok(deny(
+                    service,
+                    user,
+                    DenyReason::Locked,
+                    &wait_message(until, now),
+                    &[],
+                ))
+            }
+            Ok(VerifyOutcome::LockedOut) => Ok(self.locked_out(user, service)),
+            Ok(VerifyOutcome::NotEnrolled) => {
+                self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");
+                Ok(deny(
+                    service,
+                    user,
+                    DenyReason::NotEnrolled,
+                    &format!("no token is enrolled for {user}."),
+                    &[],
+                ))
+            }
+        }
+    }
+
+    /// Abandons `flow` (the user cancelled). Unknown flows are ignored.
+    pub fn cancel(&self, caller: &Caller, flow: &str) {
+        if let Ok(f) = self.flows.take(flow, &caller.sender) {
+            self.audit_login(Level::Info, &f.user, &f.service, "cancel", "");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The daemon's logic, independent of the bus: every method takes an identified
+//! [`Caller`] and plain arguments, so it is unit-tested without a bus.
+
+mod login;
+mod manage;
+
+use mfa_core::config::Config;
+use mfa_core::ratelimit::RateLimit;
+use mfa_proto::{MAX_FIELD_LEN, MAX_SERVICE_LEN, MfaError};
+
+use crate::audit::{Audit, Level};
+use crate::authz::{Authorizer, Caller};
+use crate::enroll::PendingTable;
+use crate::flows::FlowTable;
+use crate::store::Store;
+use crate::users::{self, Account, LookupError};
+
+/// Everything the daemon holds.
+#[derive(Debug)]
+pub struct Daemon {
+    store: Store,
+    audit: Audit,
+    authz: Authorizer,
+    flows: FlowTable,
+    pending: PendingTable,
+    issuer: String,
+    window: u32,
+    limits: RateLimit,
+}
+
+impl Daemon {
+    /// Assembles a daemon from its parts.
+    pub fn new(store: Store, config: &Config, audit: Audit) -> Self {
+        let issuer = config.daemon.issuer.clone().unwrap_or_else(|| {
+            let host = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default();
+            let host: String = host
+                .chars()
+                .filter(|c| *c != ':' && !c.is_control())
+                .take(48)
+                .collect();
+            if host.is_empty() {
+                "pam_mfa".into()
+            } else {
+                format!("pam_mfa@{host}")
+            }
+        });
+        Daemon {
+            store,
+            audit,
+            authz: Authorizer::new(config.daemon.admin_group.clone()),
+            flows: FlowTable::default(),
+            pending: PendingTable::default(),
+            issuer,
+            window: config.totp.window,
+            limits: config.rate_limit.sanitized(),
+        }
+    }
+
+    /// The authoriser, for the bus adapter.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authz
+    }
+
+    /// The audit sink.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Logs a refused call (access denied, bad input) so admins see probing.
+    pub fn log_refusal(&self, caller: &Caller, method: &str, err: &MfaError) {
+        let level = match err {
+            MfaError::AccessDenied(_) => Level::Warning,
+            MfaError::Storage(_) | MfaError::Internal(_) => Level::Error,
+            _ => Level::Info,
+        };
+        self.audit.log(
+            level,
+            &format!(
+                "refused method={method} uid={} error={:?}",
+                caller.uid,
+                mfa_core::username::loggable(&err.message())
+            ),
+        );
+    }
+}
+
+/// Resolves the target of a management call: empty means the caller's own account.
+fn target_user<'a>(caller: &'a Caller, user: &'a str) -> Result<&'a str, MfaError> {
+    if user.is_empty() {
+        caller.own_name().ok_or_else(|| {
+            MfaError::InvalidUser(format!(
+                "no user was given and uid {} has no account name",
+                caller.uid
+            ))
+        })
+    } else {
+        Ok(user)
+    }
+}
+
+/// Checks a name's syntax, then the caller's right to act on it, then NSS: in that order, so
+/// a non-admin learns nothing about other accounts.
+fn authorized_account(caller: &Caller, user: &str) -> Result<Account, MfaError> {
+    mfa_core::username::check_user_name(user).map_err(|e| MfaError::InvalidUser(e.to_string()))?;
+    caller.may_act_on(user)?;
+    users::lookup(user).map_err(|e| lookup_error(user, e))
+}
+
+fn lookup_error(user: &str, e: LookupError) -> MfaError {
+    match e {
+        LookupError::Invalid(e) => MfaError::InvalidUser(e.to_string()),
+        LookupError::Unknown => MfaError::UnknownUser(format!(
+            "there is no user {:?} on this host",
+            mfa_core::username::loggable(user)
+        )),
+        LookupError::Nss(e) => MfaError::Internal(format!("the user database (NSS) failed: {e}")),
+    }
+}
+
+/// Checks a free-text field from the module (tty, rhost, …).
+fn check_field(name: &str, value: &str, max: usize) -> Result<(), MfaError> {
+    if value.len() > max {
+        return Err(MfaError::InvalidArgument(format!(
+            "{name} is longer than {max} bytes"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(MfaError::InvalidArgument(format!(
+            "{name} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a PAM service name: it is a file name under /etc/pam.d.
+fn check_service(service: &str) -> Result<(), MfaError> {
+    if service.is_empty()
+        || service.len() > MAX_SERVICE_LEN
+        || !service
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+'))
+        || service.starts_with('.')
+    {
+        return Err(MfaError::InvalidArgument(format!(
+            "service must be 1 to {MAX_SERVICE_LEN} characters of A-Z a-z 0-9 - _ . @ +"
+        )));
+    }
+    let _ = MAX_FIELD_LEN;
+    Ok(())
+}

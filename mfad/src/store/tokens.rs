@@ -1,0 +1,177 @@
+//! Token rows: insert (at enrollment), list, remove.
+
+use rusqlite::{OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use mfa_core::totp::{TotpKey, TotpParams};
+use mfa_proto::{TokenInfo, TotpAlgorithm};
+
+use super::Store;
+use crate::error::StoreError;
+
+/// A TOTP token about to be saved: its key and the step its confirmation code used.
+#[derive(Debug)]
+pub struct NewTotpToken<'a> {
+    /// Owner.
+    pub user: &'a str,
+    /// Name, unique per user.
+    pub name: &'a str,
+    /// The key.
+    pub key: &'a TotpKey,
+    /// The step consumed by the confirmation code (becomes the watermark).
+    pub confirmed_step: u64,
+}
+
+/// A token as stored, with its key, for verification.
+#[derive(Debug)]
+pub struct StoredToken {
+    /// Row id.
+    pub id: i64,
+    /// The key.
+    pub key: TotpKey,
+    /// Last accepted step, if any.
+    pub last_step: Option<u64>,
+}
+
+pub(super) fn row_to_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get::<_, i64>(0)?.to_string(),
+        user: r.get(1)?,
+        kind: r.get(2)?,
+        name: r.get(3)?,
+        algorithm: r.get(4)?,
+        digits: r.get(5)?,
+        period: r.get(6)?,
+        created: r.get(7)?,
+        last_used: r.get(8)?,
+    })
+}
+
+const INFO_COLUMNS: &str = "id, user, kind, name, algorithm, digits, period, created, last_used";
+
+pub(super) fn parse_params(
+    algorithm: &str,
+    digits: u32,
+    period: u32,
+) -> Result<TotpParams, StoreError> {
+    let algorithm: TotpAlgorithm = algorithm.parse().map_err(StoreError::BadRow)?;
+    Ok(TotpParams {
+        algorithm,
+        digits,
+        period,
+    })
+}
+
+impl Store {
+    /// Saves a confirmed TOTP token. Fails with a constraint error if the name is taken.
+    pub fn insert_totp(&self, t: &NewTotpToken<'_>, now: u64) -> Result<TokenInfo, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let p = t.key.params();
+        tx.execute(
+            "INSERT INTO tokens (user, kind, name, secret, algorithm, digits, period, last_step, created)
+             VALUES (?1, 'totp', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                t.user,
+                t.name,
+                t.key.secret(),
+                p.algorithm.as_str(),
+                p.digits,
+                p.period,
+                t.confirmed_step as i64,
+                now as i64
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let info = tx.query_row(
+            &format!("SELECT {INFO_COLUMNS} FROM tokens WHERE id = ?1"),
+            [id],
+            row_to_info,
+        )?;
+        tx.commit()?;
+        Ok(info)
+    }
+
+    /// Whether `user` already has a token called `name`.
+    pub fn token_name_taken(&self, user: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM tokens WHERE user = ?1 AND name = ?2",
+                params![user, name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// `user`'s tokens, oldest first (never their secrets).
+    pub fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INFO_COLUMNS} FROM tokens WHERE user = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([user], row_to_info)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Number of tokens `user` has.
+    pub fn count_tokens(&self, user: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM tokens WHERE user = ?1", [user], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Removes `user`'s token whose id (decimal) or name is `token`. Returns the removed
+    /// token, or `None` if there is no such token.
+    pub fn remove_token(&self, user: &str, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let by_id = token.parse::<i64>().ok();
+        let found = tx
+            .query_row(
+                &format!(
+                    "SELECT {INFO_COLUMNS} FROM tokens WHERE user = ?1 AND (id = ?2 OR name = ?3) ORDER BY (id = ?2) DESC LIMIT 1"
+                ),
+                params![user, by_id, token],
+                row_to_info,
+            )
+            .optional()?;
+        if let Some(info) = &found {
+            tx.execute(
+                "DELETE FROM tokens WHERE id = ?1",
+                [info.id.parse::<i64>().unwrap_or(-1)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(found)
+    }
+
+    pub(super) fn load_totp_keys(
+        tx: &rusqlite::Transaction<'_>,
+        user: &str,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, secret, algorithm, digits, period, last_step FROM tokens WHERE user = ?1 AND kind = 'totp' ORDER BY id",
+        )?;
+        let mut rows = stmt.query([user])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let secret: Zeroizing<Vec<u8>> = Zeroizing::new(r.get(1)?);
+            let algorithm: String = r.get(2)?;
+            let params = parse_params(&algorithm, r.get(3)?, r.get(4)?)?;
+            let last_step: i64 = r.get(5)?;
+            let key = TotpKey::new(secret, params)
+                .map_err(|e| StoreError::BadRow(format!("token {id}: {e}")))?;
+            out.push(StoredToken {
+                id,
+                key,
+                last_step: u64::try_from(last_step).ok(),
+            });
+        }
+        Ok(out)
+    }
+}

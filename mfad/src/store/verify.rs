@@ -1,0 +1,179 @@
+//! The one transaction that decides a login: gate, verify, consume the step, count failures.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use mfa_core::code::Code;
+use mfa_core::ratelimit::{FailureState, Gate, RateLimit};
+use mfa_core::totp::Verification;
+
+use super::Store;
+use crate::error::StoreError;
+
+/// The result of one verification.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// The code was valid and its step is now consumed.
+    Accepted {
+        /// The token that matched.
+        token_id: i64,
+    },
+    /// Wrong, replayed or malformed: counted as one failure.
+    Failed(FailureOutcome),
+    /// The gate was closed; the code was not checked and nothing was counted.
+    Throttled {
+        /// When the gate opens.
+        until: u64,
+    },
+    /// Too many consecutive failures; only an admin reset reopens the account.
+    LockedOut,
+    /// The user has no token.
+    NotEnrolled,
+}
+
+/// Details of a counted failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureOutcome {
+    /// The code was valid but for an already used step.
+    pub replayed: bool,
+    /// The failure state after counting this failure.
+    pub state: FailureState,
+}
+
+fn read_state(tx: &rusqlite::Transaction<'_>, user: &str) -> Result<FailureState, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT consecutive, locked_until FROM failures WHERE user = ?1",
+            [user],
+            |r| {
+                Ok(FailureState {
+                    consecutive: r.get(0)?,
+                    locked_until: r.get::<_, i64>(1)?.max(0) as u64,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn write_state(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    s: FailureState,
+    now: u64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO failures (user, consecutive, locked_until, last_failure) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user) DO UPDATE SET consecutive = ?2, locked_until = ?3, last_failure = ?4",
+        params![user, s.consecutive, s.locked_until.min(i64::MAX as u64) as i64, now as i64],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Verifies `code` for `user` at `now` against all their TOTP tokens, in one immediate
+    /// transaction: the gate is checked, every token is tried (no early exit), and either the
+    /// matched step is consumed and the failure counter cleared, or one failure is counted.
+    ///
+    /// `code` is `None` when the answer was not even a well-formed code: that is a failure
+    /// too, counted the same way.
+    pub fn verify_totp(
+        &self,
+        user: &str,
+        code: Option<&Code>,
+        now: u64,
+        window: u32,
+        limits: &RateLimit,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = read_state(&tx, user)?;
+        match limits.gate(state, now) {
+            Gate::Open => {}
+            Gate::Wait { until } => return Ok(VerifyOutcome::Throttled { until }),
+            Gate::LockedOut => return Ok(VerifyOutcome::LockedOut),
+        }
+        let tokens = Store::load_totp_keys(&tx, user)?;
+        if tokens.is_empty() {
+            return Ok(VerifyOutcome::NotEnrolled);
+        }
+        let mut accepted: Option<(i64, u64)> = None;
+        let mut replayed = false;
+        for t in &tokens {
+            let result = match code {
+                Some(c) => t.key.verify(c, now, t.last_step, window),
+                None => Verification::Rejected,
+            };
+            match result {
+                Verification::Accepted { step } if accepted.is_none() => {
+                    accepted = Some((t.id, step))
+                }
+                Verification::Accepted { .. } => {}
+                Verification::Replayed => replayed = true,
+                Verification::Rejected => {}
+            }
+        }
+        if let Some((token_id, step)) = accepted {
+            // The condition makes the consumption itself the proof: if another writer had
+            // consumed this step, no row changes and this is a replay.
+            let changed = tx.execute(
+                "UPDATE tokens SET last_step = ?1, last_used = ?2 WHERE id = ?3 AND last_step < ?1",
+                params![step as i64, now as i64, token_id],
+            )?;
+            if changed == 1 {
+                tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
+                tx.commit()?;
+                return Ok(VerifyOutcome::Accepted { token_id });
+            }
+            replayed = true;
+        }
+        let new_state = limits.after_failure(state, now);
+        write_state(&tx, user, new_state, now)?;
+        tx.commit()?;
+        Ok(VerifyOutcome::Failed(FailureOutcome {
+            replayed,
+            state: new_state,
+        }))
+    }
+
+    /// Counts one failure for `user` without checking a code: the unknown-user path, so that
+    /// names NSS does not know are throttled exactly like real accounts. Returns the new state.
+    pub fn record_failure(
+        &self,
+        user: &str,
+        now: u64,
+        limits: &RateLimit,
+    ) -> Result<FailureState, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = read_state(&tx, user)?;
+        let new_state = limits.after_failure(state, now);
+        write_state(&tx, user, new_state, now)?;
+        // Unknown names must not fill the disk: forget idle records of names without
+        // tokens once their back-off is long over.
+        tx.execute(
+            "DELETE FROM failures WHERE last_failure < ?1 AND locked_until < ?1
+               AND user NOT IN (SELECT user FROM tokens)",
+            [now.saturating_sub(86_400) as i64],
+        )?;
+        tx.commit()?;
+        Ok(new_state)
+    }
+
+    /// `user`'s current failure record.
+    pub fn failure_state(&self, user: &str) -> Result<FailureState, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let s = read_state(&tx, user)?;
+        tx.commit()?;
+        Ok(s)
+    }
+
+    /// Clears `user`'s failure counter and back-off. Returns whether there was one.
+    pub fn reset_failures(&self, user: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM failures WHERE user = ?1", [user])?
+            > 0)
+    }
+}

@@ -1,0 +1,95 @@
+//! Account lookups through NSS (files, LDAP, SSSD: whatever the host uses).
+
+use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
+use std::ffi::CString;
+
+use mfa_core::username::{UserNameError, check_user_name};
+
+/// Why a name does not designate a usable account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// The name is syntactically unacceptable.
+    Invalid(UserNameError),
+    /// NSS has no such user.
+    Unknown,
+    /// NSS failed (e.g. directory unreachable).
+    Nss(String),
+}
+
+/// A user as NSS knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The canonical name (as NSS returns it).
+    pub name: String,
+    /// The UID.
+    pub uid: u32,
+    /// The primary GID.
+    pub gid: u32,
+}
+
+/// Looks up `name`, insisting that NSS returns exactly that name: a lookup that matches
+/// case-insensitively or after trimming (some NSS back-ends do) would let one account be
+/// enrolled under two names (Duo PSA-2015-003).
+pub fn lookup(name: &str) -> Result<Account, LookupError> {
+    check_user_name(name).map_err(LookupError::Invalid)?;
+    match User::from_name(name) {
+        Ok(Some(u)) if u.name == name => Ok(Account {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }),
+        Ok(_) => Err(LookupError::Unknown),
+        Err(e) => Err(LookupError::Nss(e.to_string())),
+    }
+}
+
+/// The account of `uid`, if NSS has one.
+pub fn by_uid(uid: u32) -> Option<Account> {
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(u)) => Some(Account {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }),
+        _ => None,
+    }
+}
+
+/// Whether `account` is a member of the group called `group` (primary or supplementary,
+/// as `getgrouplist` reports).
+pub fn in_group(account: &Account, group: &str) -> bool {
+    let Ok(Some(g)) = Group::from_name(group) else {
+        return false;
+    };
+    let Ok(cname) = CString::new(account.name.as_str()) else {
+        return false;
+    };
+    match getgrouplist(&cname, Gid::from_raw(account.gid)) {
+        Ok(groups) => groups.contains(&g.gid),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_and_is_canonical() {
+        let a = lookup("root").unwrap();
+        assert_eq!((a.name.as_str(), a.uid), ("root", 0));
+        assert_eq!(by_uid(0).unwrap().name, "root");
+        assert!(in_group(&a, "root"));
+    }
+
+    #[test]
+    fn unknown_and_invalid_names_are_told_apart() {
+        assert_eq!(lookup("no-such-user-mfa-test"), Err(LookupError::Unknown));
+        assert!(matches!(lookup(" root"), Err(LookupError::Invalid(_))));
+        assert!(matches!(lookup("ro:ot"), Err(LookupError::Invalid(_))));
+        assert!(!in_group(
+            &lookup("root").unwrap(),
+            "no-such-group-mfa-test"
+        ));
+    }
+}

@@ -1,0 +1,112 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::time::Duration;
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Options, ArgError> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    Options::try_from(args.as_slice())
+}
+
+fn problem(args: &[&str]) -> ArgError {
+    parse(args).expect_err("arguments should be refused")
+}
+
+#[test]
+fn given_no_arguments_then_the_system_bus_and_defaults_are_used() {
+    let opts = parse(&[]).unwrap();
+    assert_eq!(
+        opts.bus,
+        Address::try_from(mfa_proto::SYSTEM_BUS_ADDRESS).unwrap()
+    );
+    assert_eq!(opts.timeout, Duration::from_millis(10_000));
+    assert!(!opts.debug);
+}
+
+#[test]
+fn debug_is_a_flag() {
+    assert!(parse(&["debug"]).unwrap().debug);
+    assert_eq!(problem(&["debug=1"]).argument, "debug=1");
+    assert_eq!(problem(&["debug", "debug"]).problem, "given twice");
+}
+
+#[test]
+fn bus_accepts_an_absolute_unix_path_or_an_abstract_socket() {
+    let opts = parse(&["bus=unix:path=/run/test/bus.sock"]).unwrap();
+    assert_eq!(
+        opts.bus,
+        Address::try_from("unix:path=/run/test/bus.sock").unwrap()
+    );
+    assert!(parse(&["bus=unix:abstract=mfa-test"]).is_ok());
+}
+
+#[test]
+fn bus_refuses_anything_but_one_unix_socket() {
+    for bad in [
+        "bus=tcp:host=127.0.0.1,port=4000",
+        "bus=unix:path=relative/bus.sock",
+        "bus=unix:path=/a;unix:path=/b",
+        "bus=unix:runtime=yes",
+        "bus=unix:dir=/tmp",
+        "bus=unix:tmpdir=/tmp",
+        "bus=unix:",
+        "bus=",
+        "bus=unixexec:path=/bin/sh",
+        "bus",
+    ] {
+        let e = problem(&[bad]);
+        assert_eq!(e.argument, bad, "{bad} should be refused");
+    }
+    assert_eq!(
+        problem(&["bus=unix:path=/a", "bus=unix:path=/b"]).problem,
+        "given twice"
+    );
+}
+
+#[test]
+fn timeout_is_milliseconds_between_1_and_30000() {
+    assert_eq!(
+        parse(&["timeout=1"]).unwrap().timeout,
+        Duration::from_millis(1)
+    );
+    assert_eq!(
+        parse(&["timeout=30000"]).unwrap().timeout,
+        Duration::from_secs(30)
+    );
+    for bad in [
+        "timeout=0",
+        "timeout=30001",
+        "timeout=-5",
+        "timeout=+5",
+        "timeout=1s",
+        "timeout=",
+        "timeout",
+    ] {
+        assert_eq!(problem(&[bad]).argument, bad, "{bad} should be refused");
+    }
+    assert_eq!(problem(&["timeout=5", "timeout=6"]).problem, "given twice");
+    assert!(
+        problem(&["timeout=99999999999999999999999"])
+            .problem
+            .contains("between")
+    );
+}
+
+#[test]
+fn an_unknown_argument_is_named_in_the_error() {
+    let e = problem(&["debug", "nullok"]);
+    assert_eq!(e.argument, "nullok");
+    assert_eq!(e.problem, "unknown argument");
+    assert_eq!(
+        e.to_string(),
+        "module argument \"nullok\": unknown argument"
+    );
+}
+
+#[test]
+fn all_arguments_together() {
+    let opts = parse(&["timeout=250", "debug", "bus=unix:path=/tmp/x/socket"]).unwrap();
+    assert!(opts.debug);
+    assert_eq!(opts.timeout, Duration::from_millis(250));
+}

@@ -1,0 +1,352 @@
+//! The login state machine: Begin → (Prompt → Answer)* → Allow / NotRequired / Deny.
+//!
+//! Every decision is the daemon's; this loop shows what it is told and forwards answers. It is
+//! generic over [`PamIo`] (the conversation) and [`Daemon`] (the bus), so the tests drive it
+//! with scripted fakes, without libpam or a bus.
+//!
+//! Invariants: only [`StepKind::Allow`] becomes [`Outcome::Allow`] (`PAM_SUCCESS`), only
+//! [`StepKind::NotRequired`] becomes [`Outcome::NotRequired`] (`PAM_IGNORE`). Every other path
+//! ends in an error code, and [`Outcome::code`] is the one place that maps to PAM codes.
+
+use mfa_proto::message::access_denied;
+use mfa_proto::{DenyReason, LoginFacts, MAX_ANSWER_LEN, MfaError, Step, StepKind, WireStep};
+use pamsm::PamError;
+use zbus::DBusError;
+use zeroize::Zeroizing;
+
+use crate::log::{MAX_TEXT_CHARS, Severity, escape};
+
+/// Most prompts one login may show. A daemon asking for more is treated as broken.
+pub const MAX_PROMPTS: usize = 8;
+
+/// Shown (as an error message) when the answer is not valid UTF-8.
+pub const NOT_UTF8_MESSAGE: &str = "The answer contains bytes that are not UTF-8.";
+/// Shown (as an error message) when the answer is longer than [`MAX_ANSWER_LEN`] bytes.
+pub const TOO_LONG_MESSAGE: &str = "The answer is too long.";
+
+/// Why a prompt got no usable answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConvError {
+    /// The application's conversation function failed (Ctrl-C, closed connection, …), or
+    /// there is none.
+    Failed(PamError),
+    /// The conversation succeeded but gave no answer (a NULL response).
+    NoAnswer,
+    /// The answer is not valid UTF-8.
+    NotUtf8,
+}
+
+/// The PAM conversation, as the flow needs it.
+pub trait PamIo {
+    /// Asks the user; `echo` says whether the answer may be shown while typed.
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConvError>;
+    /// Shows an informational line (`PAM_TEXT_INFO`).
+    fn info(&mut self, text: &str);
+    /// Shows an error message (`PAM_ERROR_MSG`).
+    fn error(&mut self, text: &str);
+}
+
+/// The daemon's `org.pam_mfa.Login1` interface, as the flow needs it.
+#[allow(
+    async_fn_in_trait,
+    reason = "used only as a generic bound inside this crate and its tests, never as dyn or across threads"
+)]
+pub trait Daemon {
+    /// `Begin(facts)`: the first step of a login.
+    async fn begin(&mut self, facts: &LoginFacts) -> Result<WireStep, MfaError>;
+    /// `Answer(flow, answer)`: the next step.
+    async fn answer(&mut self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
+    /// `Cancel(flow)`: abandon a flow. Best effort; failures are ignored.
+    async fn cancel(&mut self, flow: &str);
+}
+
+/// Why the module refused an answer without sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadAnswer {
+    /// Not valid UTF-8.
+    NotUtf8,
+    /// Longer than [`MAX_ANSWER_LEN`] bytes.
+    TooLong,
+}
+
+/// How a login ended, for the PAM code ([`Outcome::code`]) and the log ([`Outcome::describe`]).
+#[must_use = "the outcome carries the PAM return code"]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The daemon verified a factor: `PAM_SUCCESS`.
+    Allow {
+        /// What was verified (the daemon's words).
+        reason: String,
+    },
+    /// Policy needs no second factor here: `PAM_IGNORE`.
+    NotRequired {
+        /// Which rule decided (the daemon's words).
+        reason: String,
+    },
+    /// The daemon refused the login.
+    Deny {
+        /// Why.
+        reason: DenyReason,
+    },
+    /// The daemon could not be asked or answered with an error.
+    DaemonError {
+        /// The error.
+        error: MfaError,
+    },
+    /// The conversation with the user failed: `PAM_CONV_ERR`.
+    Conversation {
+        /// How.
+        error: ConvError,
+    },
+    /// The module refused the user's answer without sending it: `PAM_AUTH_ERR`.
+    BadAnswer {
+        /// Why.
+        why: BadAnswer,
+    },
+    /// The daemon broke the protocol (a malformed step, too many prompts):
+    /// `PAM_SERVICE_ERR`.
+    Protocol {
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl Outcome {
+    /// The PAM return code: the one mapping from outcomes to codes.
+    pub fn code(&self) -> PamError {
+        match self {
+            Outcome::Allow { .. } => PamError::SUCCESS,
+            Outcome::NotRequired { .. } => PamError::IGNORE,
+            Outcome::Deny { reason } => match reason {
+                DenyReason::AuthFailed | DenyReason::NotEnrolled | DenyReason::Locked => {
+                    PamError::AUTH_ERR
+                }
+                DenyReason::UserUnknown => PamError::USER_UNKNOWN,
+                DenyReason::Unavailable => PamError::AUTHINFO_UNAVAIL,
+            },
+            Outcome::DaemonError { error } => match error_class(error) {
+                ErrorClass::Unavailable => PamError::AUTHINFO_UNAVAIL,
+                ErrorClass::UnknownUser => PamError::USER_UNKNOWN,
+                ErrorClass::Refused => PamError::AUTH_ERR,
+            },
+            Outcome::Conversation { .. } => PamError::CONV_ERR,
+            Outcome::BadAnswer { .. } => PamError::AUTH_ERR,
+            Outcome::Protocol { .. } => PamError::SERVICE_ERR,
+        }
+    }
+
+    /// How important the log line is.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Outcome::Allow { .. } | Outcome::NotRequired { .. } => Severity::Info,
+            Outcome::Deny {
+                reason: DenyReason::Unavailable,
+            } => Severity::Error,
+            Outcome::Deny { .. } | Outcome::Conversation { .. } | Outcome::BadAnswer { .. } => {
+                Severity::Notice
+            }
+            Outcome::DaemonError { error } => match error_class(error) {
+                ErrorClass::Unavailable => Severity::Error,
+                ErrorClass::UnknownUser | ErrorClass::Refused => Severity::Notice,
+            },
+            Outcome::Protocol { .. } => Severity::Error,
+        }
+    }
+
+    /// The outcome for a log line (escaped; never an answer or a code).
+    pub fn describe(&self) -> String {
+        let text = |s: &str| escape(s, MAX_TEXT_CHARS);
+        match self {
+            Outcome::Allow { reason } => format!("allowed ({})", text(reason)),
+            Outcome::NotRequired { reason } => format!("not required ({})", text(reason)),
+            Outcome::Deny { reason } => format!("denied by mfad ({})", reason.code()),
+            Outcome::DaemonError { error } => match error_class(error) {
+                ErrorClass::Unavailable => {
+                    format!(
+                        "the MFA service (mfad) is not usable: {}",
+                        text(&error_text(error))
+                    )
+                }
+                ErrorClass::UnknownUser | ErrorClass::Refused => {
+                    format!("refused by mfad: {}", text(&error_text(error)))
+                }
+            },
+            Outcome::Conversation { error } => match error {
+                ConvError::Failed(code) => format!("conversation failed ({code:?})"),
+                ConvError::NoAnswer => "conversation returned no answer".to_owned(),
+                ConvError::NotUtf8 => "answer is not UTF-8".to_owned(),
+            },
+            Outcome::BadAnswer {
+                why: BadAnswer::NotUtf8,
+            } => "answer refused: not UTF-8 (not sent)".to_owned(),
+            Outcome::BadAnswer {
+                why: BadAnswer::TooLong,
+            } => {
+                format!("answer refused: longer than {MAX_ANSWER_LEN} bytes (not sent)")
+            }
+            Outcome::Protocol { detail } => format!("protocol error: {}", text(detail)),
+        }
+    }
+}
+
+/// The three families of daemon errors.
+enum ErrorClass {
+    /// Nothing was decided: transport failure, timeout, daemon absent, storage or internal
+    /// fault. `PAM_AUTHINFO_UNAVAIL`.
+    Unavailable,
+    /// The user is unknown or the name invalid. `PAM_USER_UNKNOWN`.
+    UnknownUser,
+    /// The daemon refused the request. `PAM_AUTH_ERR`.
+    Refused,
+}
+
+fn error_class(error: &MfaError) -> ErrorClass {
+    match error {
+        MfaError::ZBus(_) | MfaError::Storage(_) | MfaError::Internal(_) => ErrorClass::Unavailable,
+        MfaError::UnknownUser(_) | MfaError::InvalidUser(_) => ErrorClass::UnknownUser,
+        MfaError::AccessDenied(_)
+        | MfaError::InvalidArgument(_)
+        | MfaError::UnknownToken(_)
+        | MfaError::UnknownEnrollment(_)
+        | MfaError::UnknownFlow(_)
+        | MfaError::CodeRejected(_)
+        | MfaError::AlreadyExists(_)
+        | MfaError::RateLimited(_) => ErrorClass::Refused,
+    }
+}
+
+/// An error for the log: its D-Bus name (for daemon errors) and message.
+fn error_text(error: &MfaError) -> String {
+    match error {
+        MfaError::ZBus(e) => e.to_string(),
+        other => format!("{}: {}", other.name(), other.message()),
+    }
+}
+
+/// Runs one login to its end and says how it ended.
+pub async fn run<I: PamIo, D: Daemon>(facts: &LoginFacts, io: &mut I, daemon: &mut D) -> Outcome {
+    let mut wire = match daemon.begin(facts).await {
+        Ok(wire) => wire,
+        Err(error) => return daemon_failed(facts, io, error),
+    };
+    // The flow the daemon may still hold open for us, to cancel if we give up.
+    let mut open_flow: Option<String> = None;
+    let mut prompts = 0;
+
+    loop {
+        let step = match Step::try_from(wire) {
+            Ok(step) => step,
+            Err(detail) => {
+                if let Some(flow) = &open_flow {
+                    daemon.cancel(flow).await;
+                }
+                return Outcome::Protocol {
+                    detail: format!("malformed step: {detail}"),
+                };
+            }
+        };
+        for line in &step.info {
+            io.info(line);
+        }
+        let (flow, text, echo) = match step.kind {
+            StepKind::Allow { reason } => return Outcome::Allow { reason },
+            StepKind::NotRequired { reason } => return Outcome::NotRequired { reason },
+            StepKind::Deny { reason, message } => {
+                if !message.is_empty() {
+                    io.error(&message);
+                }
+                return Outcome::Deny { reason };
+            }
+            StepKind::Prompt { flow, text, echo } => (flow, text, echo),
+        };
+
+        prompts += 1;
+        if prompts > MAX_PROMPTS {
+            daemon.cancel(&flow).await;
+            return Outcome::Protocol {
+                detail: format!("more than {MAX_PROMPTS} prompts"),
+            };
+        }
+        let answer = match io.prompt(&text, echo) {
+            Ok(answer) => answer,
+            Err(ConvError::NotUtf8) => {
+                io.error(&not_accepted(facts, NOT_UTF8_MESSAGE));
+                daemon.cancel(&flow).await;
+                return Outcome::BadAnswer {
+                    why: BadAnswer::NotUtf8,
+                };
+            }
+            Err(error) => {
+                daemon.cancel(&flow).await;
+                return Outcome::Conversation { error };
+            }
+        };
+        // Never cut an answer: a truncated code could still be a valid one.
+        if answer.len() > MAX_ANSWER_LEN {
+            drop(answer);
+            io.error(&not_accepted(facts, TOO_LONG_MESSAGE));
+            daemon.cancel(&flow).await;
+            return Outcome::BadAnswer {
+                why: BadAnswer::TooLong,
+            };
+        }
+        wire = match daemon.answer(&flow, &answer).await {
+            Ok(wire) => wire,
+            Err(error) => return daemon_failed(facts, io, error),
+        };
+        open_flow = Some(flow);
+    }
+}
+
+/// Tells the user that the daemon failed or refused, and returns the outcome.
+///
+/// No `Cancel` is sent: the call just failed, and a flow belongs to the connection that began
+/// it, which is closed right after.
+/// The standard "Access denied" block for an answer refused before it reached the daemon.
+fn not_accepted(facts: &LoginFacts, hint: &str) -> String {
+    let service = escape(&facts.service, MAX_TEXT_CHARS);
+    let user = escape(&facts.user, crate::log::MAX_NAME_CHARS);
+    mfa_proto::message::access_denied(
+        &service,
+        &user,
+        "the verification code was not accepted.",
+        &[hint],
+    )
+}
+
+fn daemon_failed<I: PamIo>(facts: &LoginFacts, io: &mut I, error: MfaError) -> Outcome {
+    let service = escape(&facts.service, MAX_TEXT_CHARS);
+    let user = escape(&facts.user, crate::log::MAX_NAME_CHARS);
+    let message = match (error_class(&error), &error) {
+        (ErrorClass::Unavailable, MfaError::ZBus(_)) => access_denied(
+            &service,
+            &user,
+            "the MFA service (mfad) is not reachable.",
+            &["Try again later or contact an administrator."],
+        ),
+        (ErrorClass::Unavailable, _) => access_denied(
+            &service,
+            &user,
+            "the MFA service (mfad) could not check the login.",
+            &["Try again later or contact an administrator."],
+        ),
+        // The daemon's text says when the user may try again.
+        (_, MfaError::RateLimited(text)) => access_denied(
+            &service,
+            &user,
+            "too many failed attempts.",
+            &[text.as_str()],
+        ),
+        (ErrorClass::UnknownUser | ErrorClass::Refused, _) => access_denied(
+            &service,
+            &user,
+            "the MFA service (mfad) refused the login.",
+            &[],
+        ),
+    };
+    io.error(&message);
+    Outcome::DaemonError { error }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! What mfad leaves behind: audit lines on syslog (authpriv) without codes or secrets, and
+//! a database only root can read.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+use mfa_tests::{DEFAULT_SERVICE, TestEnv, contains_token};
+
+const LOG_WAIT: Duration = Duration::from_secs(5);
+/// `LOG_AUTHPRIV` (10 << 3).
+const AUTHPRIV: u32 = 10;
+
+/// The facility of an RFC 3164 line (`<PRI>…`).
+fn facility(line: &str) -> Option<u32> {
+    let pri: u32 = line.strip_prefix('<')?.split_once('>')?.0.parse().ok()?;
+    Some(pri >> 3)
+}
+
+#[test]
+fn given_logins_then_syslog_has_allow_and_deny_lines_without_codes_or_secrets() {
+    let env = TestEnv::start();
+    let t = env.enroll_new("bin");
+    let enroll_code = t.code_at(mfa_tests::now() - 30);
+    let wrong = t.wrong_code();
+    env.login("bin", &[&wrong])
+        .assert_denied(DEFAULT_SERVICE, "bin", mfa_tests::NOT_ACCEPTED);
+    let right = t.current_code();
+    env.login("bin", &[&right]).assert_success();
+
+    let has = |l: &str, parts: &[&str]| parts.iter().all(|p| l.contains(p));
+    let service = format!("service={DEFAULT_SERVICE}");
+    let deny = env
+        .wait_for_syslog(LOG_WAIT, |l| {
+            has(
+                l,
+                &["user=bin", &service, "result=deny", "reason=auth-failed"],
+            )
+        })
+        .unwrap_or_else(|| panic!("no deny line; got:\n{}", env.syslog_lines().join("\n")));
+    let allow = env
+        .wait_for_syslog(LOG_WAIT, |l| {
+            has(l, &["user=bin", &service, "result=allow"])
+        })
+        .unwrap_or_else(|| panic!("no allow line; got:\n{}", env.syslog_lines().join("\n")));
+    for l in [&deny, &allow] {
+        assert_eq!(
+            facility(l),
+            Some(AUTHPRIV),
+            "audit lines go to authpriv: {l}"
+        );
+    }
+
+    let lines = env.syslog_lines();
+    let log = env.mfad_log();
+    let lower = t.secret.to_lowercase();
+    for l in lines.iter().map(String::as_str).chain(log.lines()) {
+        for code in [&right, &wrong, &enroll_code] {
+            assert!(!contains_token(l, code), "a code ({code}) was logged: {l}");
+        }
+        assert!(
+            !l.contains(&t.secret) && !l.contains(&lower),
+            "the secret was logged: {l}"
+        );
+        assert!(
+            !l.contains(&t.secret[..16]),
+            "part of the secret was logged: {l}"
+        );
+    }
+}
+
+#[test]
+fn given_hostile_user_names_then_syslog_lines_have_no_control_characters() {
+    let env = TestEnv::start();
+    env.enroll_new("daemon");
+    for user in ["evil\x1b[2Jroot", "bin\nroot", "x\ry", &"z".repeat(300)] {
+        let out = env.login(user, &["123456"]);
+        assert!(!out.succeeded(), "{out}");
+        assert!(!out.output.timed_out, "{out}");
+    }
+    env.login("daemon", &["000000x"]);
+    // Give mfad a moment to log, then check every datagram.
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = env.syslog_lines();
+    assert!(!lines.is_empty(), "mfad logged nothing");
+    for l in &lines {
+        assert!(
+            !l.chars().any(|c| c.is_control()),
+            "control character in a syslog line: {l:?}"
+        );
+        assert!(l.len() <= 2048, "unbounded syslog line ({} bytes)", l.len());
+    }
+}
+
+fn assert_private(env: &TestEnv) {
+    let dir = env.db_path().parent().expect("state dir").to_path_buf();
+    let dm = fs::metadata(&dir).expect("state dir exists");
+    assert_eq!(dm.permissions().mode() & 0o7777, 0o700, "state dir mode");
+    assert_eq!((dm.uid(), dm.gid()), (0, 0), "state dir owner");
+    let fm = fs::metadata(env.db_path()).expect("db exists");
+    assert_eq!(fm.permissions().mode() & 0o7777, 0o600, "db file mode");
+    assert_eq!(fm.uid(), 0, "db file owner");
+    // Journal/WAL files, if any, must be as private as the database.
+    for e in fs::read_dir(&dir).expect("read state dir") {
+        let e = e.expect("entry");
+        let m = e.metadata().expect("metadata");
+        assert_eq!(
+            m.permissions().mode() & 0o077,
+            0,
+            "{} is readable by others",
+            e.path().display()
+        );
+        assert_eq!(m.uid(), 0, "{} owner", e.path().display());
+    }
+}
+
+#[test]
+fn given_daemon_started_then_database_is_0600_in_a_0700_dir_owned_by_root() {
+    let env = TestEnv::start();
+    assert_private(&env);
+    env.enroll_new("sys");
+    assert_private(&env);
+}
+
+#[test]
+fn given_umask_000_when_daemon_starts_then_database_is_still_private() {
+    let env = TestEnv::builder().umask(0o000).start();
+    assert_private(&env);
+    env.enroll_new("games");
+    assert_private(&env);
+    let out = std::process::Command::new("sqlite3")
+        .arg(env.db_path())
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("sqlite3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+#[test]
+fn given_enrolled_token_when_non_root_reads_the_database_then_refused() {
+    let env = TestEnv::start();
+    env.enroll_new("man");
+    let out = mfa_tests::run(
+        {
+            let mut c = mfa_tests::run_as("nobody", std::path::Path::new("/bin/cat"));
+            c.arg(env.db_path());
+            c
+        },
+        b"",
+        Duration::from_secs(5),
+    );
+    assert!(!out.success(), "nobody could read the database:\n{out}");
+}
