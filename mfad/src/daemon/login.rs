@@ -68,6 +68,38 @@ impl Daemon {
         )
     }
 
+    /// The refusal for a closed gate (back-off or hard lock), or `None` when open. Storage
+    /// failures refuse too.
+    fn closed_gate(&self, user: &str, service: &str, now: u64) -> Option<Step> {
+        match self
+            .store
+            .failure_state(user)
+            .map(|s| self.limits.gate(s, now))
+        {
+            Err(e) => Some(self.unavailable(user, service, &e.to_string())),
+            Ok(Gate::Open) => None,
+            Ok(Gate::Wait { until }) => Some(self.throttled(user, service, until, now)),
+            Ok(Gate::LockedOut) => Some(self.locked_out(user, service)),
+        }
+    }
+
+    fn throttled(&self, user: &str, service: &str, until: u64, now: u64) -> Step {
+        self.audit_login(
+            Level::Warning,
+            user,
+            service,
+            "deny",
+            &format!("reason=throttled until={until}"),
+        );
+        deny(
+            service,
+            user,
+            DenyReason::Locked,
+            &wait_message(until, now),
+            &[],
+        )
+    }
+
     fn locked_out(&self, user: &str, service: &str) -> Step {
         self.audit_login(Level::Warning, user, service, "deny", "reason=locked-out");
         deny(
@@ -137,33 +169,8 @@ impl Daemon {
         }
         // The gate applies to unknown names too: they are throttled exactly like real
         // accounts, so being prompted or refused reveals nothing about existence.
-        {
-            let now = clock::now();
-            match self
-                .store
-                .failure_state(user)
-                .map(|s| self.limits.gate(s, now))
-            {
-                Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
-                Ok(Gate::Open) => {}
-                Ok(Gate::Wait { until }) => {
-                    self.audit_login(
-                        Level::Warning,
-                        user,
-                        service,
-                        "deny",
-                        &format!("reason=throttled until={until}"),
-                    );
-                    return Ok(deny(
-                        service,
-                        user,
-                        DenyReason::Locked,
-                        &wait_message(until, now),
-                        &[],
-                    ));
-                }
-                Ok(Gate::LockedOut) => return Ok(self.locked_out(user, service)),
-            }
+        if let Some(refusal) = self.closed_gate(user, service, clock::now()) {
+            return Ok(refusal);
         }
         let flow = self.flows.start(Flow {
             owner: caller.sender.clone(),
@@ -202,30 +209,8 @@ impl Daemon {
         let now = clock::now();
         if !flow.user_exists {
             // Count the failure as for a real account (same throttling, no enumeration).
-            match self
-                .store
-                .failure_state(user)
-                .map(|s| self.limits.gate(s, now))
-            {
-                Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
-                Ok(Gate::Open) => {}
-                Ok(Gate::Wait { until }) => {
-                    self.audit_login(
-                        Level::Warning,
-                        user,
-                        service,
-                        "deny",
-                        &format!("reason=throttled until={until}"),
-                    );
-                    return Ok(deny(
-                        service,
-                        user,
-                        DenyReason::Locked,
-                        &wait_message(until, now),
-                        &[],
-                    ));
-                }
-                Ok(Gate::LockedOut) => return Ok(self.locked_out(user, service)),
+            if let Some(refusal) = self.closed_gate(user, service, now) {
+                return Ok(refusal);
             }
             return match self.store.record_failure(user, now, &self.limits) {
                 Ok(s) => Ok(not_accepted(&format!(
@@ -269,22 +254,7 @@ impl Daemon {
                 }
                 Ok(not_accepted(&extra))
             }
-            Ok(VerifyOutcome::Throttled { until }) => {
-                self.audit_login(
-                    Level::Warning,
-                    user,
-                    service,
-                    "deny",
-                    &format!("reason=throttled until={until}"),
-                );
-                Ok(deny(
-                    service,
-                    user,
-                    DenyReason::Locked,
-                    &wait_message(until, now),
-                    &[],
-                ))
-            }
+            Ok(VerifyOutcome::Throttled { until }) => Ok(self.throttled(user, service, until, now)),
             Ok(VerifyOutcome::LockedOut) => Ok(self.locked_out(user, service)),
             Ok(VerifyOutcome::NotEnrolled) => {
                 self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");

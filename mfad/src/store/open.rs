@@ -46,22 +46,7 @@ pub fn open_checked(path: &Path) -> Result<Connection, StoreError> {
                     dir.display()
                 )));
             }
-            if meta.uid() != euid {
-                return Err(StoreError::Unsafe(format!(
-                    "refusing to use {}: owned by uid {}, not {euid}; run `chown {euid} {}`",
-                    dir.display(),
-                    meta.uid(),
-                    dir.display()
-                )));
-            }
-            if meta.mode() & 0o077 != 0 {
-                return Err(StoreError::Unsafe(format!(
-                    "refusing to use {}: mode {:04o} lets other users in; run `chmod 700 {}`",
-                    dir.display(),
-                    meta.mode() & 0o7777,
-                    dir.display()
-                )));
-            }
+            check_owner_and_mode(dir, &meta, euid, "700")?;
         }
     }
     match fs::symlink_metadata(path) {
@@ -84,22 +69,7 @@ pub fn open_checked(path: &Path) -> Result<Connection, StoreError> {
                     path.display()
                 )));
             }
-            if meta.uid() != euid {
-                return Err(StoreError::Unsafe(format!(
-                    "refusing to use {}: owned by uid {}, not {euid}; run `chown {euid} {}`",
-                    path.display(),
-                    meta.uid(),
-                    path.display()
-                )));
-            }
-            if meta.mode() & 0o077 != 0 {
-                return Err(StoreError::Unsafe(format!(
-                    "refusing to use {}: mode {:04o} lets other users read the secrets; run `chmod 600 {}`",
-                    path.display(),
-                    meta.mode() & 0o7777,
-                    path.display()
-                )));
-            }
+            check_owner_and_mode(path, &meta, euid, "600")?;
             if meta.nlink() > 1 {
                 return Err(StoreError::Unsafe(format!(
                     "refusing to use {}: it has {} hard links",
@@ -113,6 +83,30 @@ pub fn open_checked(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     Ok(Connection::open_with_flags(path, flags)?)
+}
+
+/// Refuses `path` unless it is owned by `euid` and closed to group and others.
+fn check_owner_and_mode(
+    path: &Path,
+    meta: &fs::Metadata,
+    euid: u32,
+    mode_fix: &str,
+) -> Result<(), StoreError> {
+    if meta.uid() != euid {
+        return Err(StoreError::Unsafe(format!(
+            "refusing to use {p}: owned by uid {}, not {euid}; run `chown {euid} {p}`",
+            meta.uid(),
+            p = path.display()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(StoreError::Unsafe(format!(
+            "refusing to use {p}: mode {:04o} lets other users in; run `chmod {mode_fix} {p}`",
+            meta.mode() & 0o7777,
+            p = path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn libc_o_nofollow() -> i32 {
