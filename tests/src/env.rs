@@ -372,6 +372,23 @@ impl TestEnv {
         LoginOutcome::parse(run(cmd, stdin, CLIENT_DEADLINE))
     }
 
+    /// One PAM authentication as root with extra variables in the client's process
+    /// environment (which the module must ignore).
+    pub fn pam_login_with_env(
+        &self,
+        service: &str,
+        user: &str,
+        stdin: &[u8],
+        vars: &[(&str, &str)],
+    ) -> LoginOutcome {
+        let mut cmd = Command::new(bin("mfa-pam-login"));
+        cmd.envs(vars.iter().copied())
+            .arg(self.pam_dir())
+            .arg(service)
+            .arg(user);
+        LoginOutcome::parse(run(cmd, stdin, CLIENT_DEADLINE))
+    }
+
     /// Starts one PAM authentication of `user` on `service` as root and returns at once,
     /// for tests that act in the middle of the conversation (answer later, stop the daemon
     /// between prompt and answer, …).

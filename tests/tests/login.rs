@@ -119,7 +119,8 @@ fn given_unknown_user_when_login_then_prompted_and_denied_like_a_wrong_code() {
 }
 
 #[test]
-fn given_rate_limit_when_failures_exceed_free_ones_then_right_code_refused_until_delay_passes() {
+fn given_rate_limit_when_failures_exceed_free_ones_then_right_code_refused_until_delay_passes_even_across_a_restart()
+ {
     let env = TestEnv::builder()
         .config("[rate_limit]\nfree_failures = 2\nbase_delay_secs = 2\nmax_delay_secs = 4\nlockout_after = 100\n")
         .start();
@@ -129,6 +130,8 @@ fn given_rate_limit_when_failures_exceed_free_ones_then_right_code_refused_until
         let out = env.login("mail", &[&t.wrong_code()]);
         assert!(!out.succeeded(), "wrong code {i} succeeded:\n{out}");
     }
+    // The back-off is stored state: a daemon restart must not reopen the gate.
+    env.restart_mfad();
     let right = t.current_code();
     let refused = env.login("mail", &[&right]);
     assert!(
