@@ -7,6 +7,7 @@
 
 pub mod code;
 pub mod config;
+pub mod policy;
 pub mod ratelimit;
 pub mod totp;
 pub mod username;

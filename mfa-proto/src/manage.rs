@@ -150,4 +150,18 @@ pub trait Manage {
     fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError>;
     /// Clears `user`'s failure counter and back-off (admin only).
     fn reset_failures(&self, user: &str) -> Result<(), MfaError>;
+    /// Sets the rule for a PAM service (`*` is the default for services without a rule):
+    /// `required`, `optional` or `off`; `unset` removes the rule (admin only).
+    fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError>;
+    /// The service rules, sorted by service name (`*` first when set).
+    fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError>;
+}
+
+/// One service rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct ServicePolicy {
+    /// PAM service name, or `*` for the default.
+    pub service: String,
+    /// `required`, `optional` or `off`.
+    pub mode: String,
 }

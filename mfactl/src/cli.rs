@@ -13,7 +13,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
 
 use mfa_core::username::check_user_name;
-use mfa_proto::{MAX_FIELD_LEN, TotpAlgorithm};
+use mfa_proto::{MAX_FIELD_LEN, MAX_SERVICE_LEN, TotpAlgorithm};
 
 /// Enroll and manage the second factors that pam_mfa asks for at login.
 ///
@@ -53,6 +53,9 @@ pub enum Command {
     Remove(RemoveArgs),
     /// Clear a user's failure counter and back-off (administrators only)
     Unlock(UnlockArgs),
+    /// Show or change which PAM services ask for a second factor
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Show who mfad sees calling, and whether that caller may manage every account
     #[command(name = "whoami")]
     WhoAmI,
@@ -68,6 +71,58 @@ pub enum EnrollCommand {
                       (nothing is saved unless a code was accepted), 2 bad arguments."
     )]
     Totp(EnrollTotpArgs),
+}
+
+/// `mfactl policy …`: the per-service rules.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Set or remove the rule for one PAM service (administrators only)
+    #[command(
+        after_help = "A service without a rule follows the '*' rule; without a '*' rule, a \
+                      second factor is required.\nExit status: 0 done, 1 refused or failed, 2 \
+                      bad arguments."
+    )]
+    Service(PolicyServiceArgs),
+    /// Show the service rules
+    Show,
+}
+
+/// Arguments of `mfactl policy service`.
+#[derive(Debug, Args)]
+pub struct PolicyServiceArgs {
+    /// The PAM service (its file name under /etc/pam.d), or `*` for every service without a
+    /// rule of its own
+    #[arg(value_name = "SERVICE", value_parser = parse_service)]
+    pub service: String,
+
+    /// What the service asks for
+    #[arg(value_name = "MODE", value_enum)]
+    pub mode: PolicyMode,
+}
+
+/// `MODE` of `mfactl policy service`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyMode {
+    /// Everybody must pass a second factor; users without a token are denied
+    Required,
+    /// Users with a token are asked, users without one are not
+    Optional,
+    /// Nobody is asked
+    Off,
+    /// Remove the rule: the service follows `*`, else the built-in default (required)
+    Unset,
+}
+
+impl PolicyMode {
+    /// The name mfad expects (`required`, `optional`, `off`, `unset`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Required => "required",
+            PolicyMode::Optional => "optional",
+            PolicyMode::Off => "off",
+            PolicyMode::Unset => "unset",
+        }
+    }
 }
 
 /// Arguments of `mfactl enroll totp`.
@@ -258,6 +313,26 @@ fn parse_issuer(s: &str) -> Result<String, String> {
 fn parse_token(s: &str) -> Result<String, String> {
     check_field(s)?;
     Ok(s.to_owned())
+}
+
+/// `*`, or what mfad accepts as a PAM service name: 1 to [`MAX_SERVICE_LEN`] characters of
+/// `A-Z a-z 0-9 - _ . @ +`, not starting with a dot.
+fn parse_service(s: &str) -> Result<String, String> {
+    let valid = s == "*"
+        || (!s.is_empty()
+            && s.len() <= MAX_SERVICE_LEN
+            && !s.starts_with('.')
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+')
+            }));
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "must be '*' or 1 to {MAX_SERVICE_LEN} characters of A-Z a-z 0-9 - _ . @ +, not \
+             starting with '.'"
+        ))
+    }
 }
 
 fn parse_secret(s: &str) -> Result<SecretArg, String> {

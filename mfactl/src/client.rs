@@ -5,7 +5,9 @@ use std::time::Duration;
 use zbus::proxy::CacheProperties;
 use zbus::{Address, Connection};
 
-use mfa_proto::{EnrollmentStart, ManageProxy, MfaError, TokenInfo, TotpEnrollOptions, WhoAmI};
+use mfa_proto::{
+    EnrollmentStart, ManageProxy, MfaError, ServicePolicy, TokenInfo, TotpEnrollOptions, WhoAmI,
+};
 
 use crate::error::{CliError, from_zbus};
 
@@ -71,6 +73,10 @@ pub(crate) trait ManageApi {
     async fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError>;
     /// `ResetFailures`.
     async fn reset_failures(&self, user: &str) -> Result<(), MfaError>;
+    /// `SetServicePolicy`.
+    async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError>;
+    /// `ServicePolicies`.
+    async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError>;
 }
 
 impl ManageApi for ManageProxy<'_> {
@@ -108,5 +114,13 @@ impl ManageApi for ManageProxy<'_> {
 
     async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {
         ManageProxy::reset_failures(self, user).await
+    }
+
+    async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError> {
+        ManageProxy::set_service_policy(self, service, mode).await
+    }
+
+    async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
+        ManageProxy::service_policies(self).await
     }
 }

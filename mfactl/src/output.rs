@@ -10,7 +10,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use mfa_proto::{TokenInfo, WhoAmI};
+use mfa_core::policy::DEFAULT_MODE;
+use mfa_proto::{ServicePolicy, TokenInfo, WhoAmI};
 
 /// Column titles of `mfactl list`.
 pub const TABLE_HEADERS: [&str; 8] = [
@@ -107,15 +108,47 @@ pub fn token_table(tokens: &[TokenInfo]) -> String {
             ]
         })
         .collect();
-    let mut widths = TABLE_HEADERS.map(|h| h.chars().count());
-    for row in &rows {
+    let headers = TABLE_HEADERS.map(str::to_owned);
+    table(&headers, &rows)
+}
+
+/// Column titles of `mfactl policy show`.
+pub const POLICY_HEADERS: [&str; 2] = ["SERVICE", "MODE"];
+
+/// The `mfactl policy show` text: a table of the rules (or a sentence when there are none),
+/// then the built-in default.
+pub fn policy_table(policies: &[ServicePolicy]) -> String {
+    let mut out = if policies.is_empty() {
+        "No service rules are set.\n".to_owned()
+    } else {
+        let rows: Vec<[String; 2]> = policies
+            .iter()
+            .map(|p| {
+                [
+                    one_line(&p.service).into_owned(),
+                    one_line(&p.mode).into_owned(),
+                ]
+            })
+            .collect();
+        table(&POLICY_HEADERS.map(str::to_owned), &rows)
+    };
+    out.push_str(&format!(
+        "Services without a rule and no '*' rule: {DEFAULT_MODE}.\n"
+    ));
+    out
+}
+
+/// A header line and one line per row, columns padded to fit and separated by two spaces.
+/// The cells must already be [`one_line`].
+fn table<const N: usize>(headers: &[String; N], rows: &[[String; N]]) -> String {
+    let mut widths = headers.each_ref().map(|h| h.chars().count());
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let headers = TABLE_HEADERS.map(str::to_owned);
-    for row in std::iter::once(&headers).chain(&rows) {
+    for row in std::iter::once(headers).chain(rows) {
         let mut line = String::new();
         for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
             if i > 0 {
@@ -174,6 +207,22 @@ pub struct UnlockReport<'a> {
     pub user: &'a str,
     /// Always true: failures exit non-zero and print nothing on standard output.
     pub unlocked: bool,
+}
+
+/// What `mfactl policy service --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct PolicyReport<'a> {
+    /// The service as given, or `*`.
+    pub service: &'a str,
+    /// The mode set, or `unset` when the rule was removed.
+    pub mode: &'a str,
+}
+
+/// What `mfactl policy show --json` prints.
+#[derive(Debug, Serialize)]
+pub struct PolicyList<'a> {
+    /// The rules, in mfad's order.
+    pub services: &'a [ServicePolicy],
 }
 
 /// Writes `value` to `out` as one line of JSON. The text goes through a buffer that is wiped

@@ -6,7 +6,8 @@ use zbus::message::Header;
 use zbus::{Connection, interface};
 
 use mfa_proto::{
-    EnrollmentStart, LoginFacts, MfaError, TokenInfo, TotpEnrollOptions, WhoAmI, WireStep,
+    EnrollmentStart, LoginFacts, MfaError, ServicePolicy, TokenInfo, TotpEnrollOptions, WhoAmI,
+    WireStep,
 };
 
 use crate::authz::Caller;
@@ -185,5 +186,32 @@ impl ManageService {
             "ResetFailures",
             self.0.reset_failures(&c, user),
         )
+    }
+
+    /// Sets or removes a service rule (admin).
+    async fn set_service_policy(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        service: &str,
+        mode: &str,
+    ) -> Result<(), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "SetServicePolicy",
+            self.0.set_service_policy(&c, service, mode),
+        )
+    }
+
+    /// Lists the service rules.
+    async fn service_policies(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<Vec<ServicePolicy>, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(&self.0, &c, "ServicePolicies", self.0.service_policies())
     }
 }

@@ -233,3 +233,79 @@ fn help_and_version_exit_zero() {
     assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
     assert_eq!(error_kind(&["--version"]), ErrorKind::DisplayVersion);
 }
+
+#[test]
+fn policy_service_takes_a_service_and_a_mode() {
+    for (given, want) in [
+        ("required", PolicyMode::Required),
+        ("optional", PolicyMode::Optional),
+        ("off", PolicyMode::Off),
+        ("unset", PolicyMode::Unset),
+    ] {
+        match parse(&["policy", "service", "sshd", given])
+            .unwrap()
+            .command
+        {
+            Command::Policy(PolicyCommand::Service(PolicyServiceArgs { service, mode })) => {
+                assert_eq!(service, "sshd");
+                assert_eq!(mode, want);
+                assert_eq!(mode.as_str(), given);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    match parse(&["policy", "service", "*", "off", "--json"])
+        .unwrap()
+        .command
+    {
+        Command::Policy(PolicyCommand::Service(a)) => assert_eq!(a.service, "*"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn policy_service_refuses_bad_modes_and_services() {
+    for args in [
+        &["policy", "service", "sshd", "sometimes"][..],
+        &["policy", "service", "sshd", "Required"][..],
+        &["policy", "service", "sshd", ""][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    let long = "s".repeat(MAX_SERVICE_LEN + 1);
+    for args in [
+        &["policy", "service", "", "off"][..],
+        &["policy", "service", "../sshd", "off"][..],
+        &["policy", "service", ".hidden", "off"][..],
+        &["policy", "service", "ss hd", "off"][..],
+        &["policy", "service", "ssh*", "off"][..],
+        &["policy", "service", &long, "off"][..],
+    ] {
+        assert_eq!(error_kind(args), ErrorKind::ValueValidation, "{args:?}");
+    }
+    assert!(parse(&["policy", "service", &"s".repeat(MAX_SERVICE_LEN), "off"]).is_ok());
+    assert!(parse(&["policy", "service", "systemd-user@1+x_y.z", "off"]).is_ok());
+    assert_eq!(
+        error_kind(&["policy", "service", "sshd"]),
+        ErrorKind::MissingRequiredArgument
+    );
+}
+
+#[test]
+fn policy_show_takes_no_arguments_and_policy_needs_a_subcommand() {
+    assert!(matches!(
+        parse(&["policy", "show"]).unwrap().command,
+        Command::Policy(PolicyCommand::Show)
+    ));
+    assert_eq!(
+        error_kind(&["policy", "show", "sshd"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(parse(&["policy"]).unwrap_err().exit_code(), 2);
+    assert_eq!(
+        error_kind(&["policy", "set", "sshd", "off"]),
+        ErrorKind::InvalidSubcommand
+    );
+}

@@ -7,7 +7,7 @@ use std::io;
 use clap::Parser;
 use zeroize::Zeroizing;
 
-use mfa_proto::{EnrollmentStart, MfaError, TokenInfo, TotpEnrollOptions, WhoAmI};
+use mfa_proto::{EnrollmentStart, MfaError, ServicePolicy, TokenInfo, TotpEnrollOptions, WhoAmI};
 
 use super::{Ctx, Job};
 use crate::cli::Cli;
@@ -24,6 +24,8 @@ pub(crate) struct FakeDaemon {
     pub good_code: String,
     pub uri: String,
     pub tokens: Vec<TokenInfo>,
+    /// What `ServicePolicies` returns.
+    pub policies: Vec<ServicePolicy>,
     /// Returned by every call except `WhoAmI` and `CancelEnrollment` when set.
     pub refusal: Option<MfaError>,
     /// Returned by `ConfirmTotpEnrollment` when set (after the code check would have run).
@@ -44,6 +46,7 @@ impl Default for FakeDaemon {
             good_code: "123456".into(),
             uri: URI.into(),
             tokens: Vec::new(),
+            policies: Vec::new(),
             refusal: None,
             confirm_error: None,
             calls: RefCell::default(),
@@ -136,6 +139,15 @@ impl ManageApi for FakeDaemon {
 
     async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {
         self.record(format!("Reset {user}"))
+    }
+
+    async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError> {
+        self.record(format!("SetPolicy {service} {mode}"))
+    }
+
+    async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
+        self.record("Policies".into())?;
+        Ok(self.policies.clone())
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::io::Write;
 
-use crate::cli::{Command, EnrollCommand, ListArgs, RemoveArgs, UnlockArgs};
+use crate::cli::{
+    Command, EnrollCommand, ListArgs, PolicyCommand, PolicyServiceArgs, RemoveArgs, UnlockArgs,
+};
 use crate::client::ManageApi;
 use crate::error::CliError;
 use crate::prompt::Prompter;
@@ -12,6 +14,7 @@ use crate::qr;
 
 pub(crate) mod enroll;
 mod list;
+mod policy;
 mod remove;
 mod unlock;
 mod whoami;
@@ -41,6 +44,10 @@ pub(crate) enum Job {
     Remove(RemoveArgs),
     /// `unlock`.
     Unlock(UnlockArgs),
+    /// `policy service`.
+    PolicyService(PolicyServiceArgs),
+    /// `policy show`.
+    PolicyShow,
     /// `whoami`.
     WhoAmI,
 }
@@ -55,6 +62,8 @@ impl Job {
             Command::List(args) => Job::List(args),
             Command::Remove(args) => Job::Remove(args),
             Command::Unlock(args) => Job::Unlock(args),
+            Command::Policy(PolicyCommand::Service(args)) => Job::PolicyService(args),
+            Command::Policy(PolicyCommand::Show) => Job::PolicyShow,
             Command::WhoAmI => Job::WhoAmI,
         })
     }
@@ -70,6 +79,8 @@ impl Job {
             Job::List(args) => list::run(api, args, ctx).await,
             Job::Remove(args) => remove::run(api, args, ctx).await,
             Job::Unlock(args) => unlock::run(api, args, ctx).await,
+            Job::PolicyService(args) => policy::run_service(api, args, ctx).await,
+            Job::PolicyShow => policy::run_show(api, ctx).await,
             Job::WhoAmI => whoami::run(api, ctx).await,
         }
     }

@@ -1,6 +1,6 @@
 //! The small commands against the fake daemon (enrollment has its own tests).
 
-use mfa_proto::MfaError;
+use mfa_proto::{MfaError, ServicePolicy};
 
 use super::fake::{FakeDaemon, ScriptedPrompter, run, token};
 
@@ -146,6 +146,9 @@ fn refusals_exit_one_with_the_daemons_message_and_print_nothing() {
         &["unlock", "bob"][..],
         &["remove", "bob", "1"][..],
         &["list", "bob", "--json"][..],
+        &["policy", "service", "sshd", "off"][..],
+        &["policy", "service", "*", "unset", "--json"][..],
+        &["policy", "show"][..],
     ] {
         let out = run(&daemon, args, &mut ScriptedPrompter::pipe(&[]), None);
         let err = out.result.unwrap_err();
@@ -153,4 +156,86 @@ fn refusals_exit_one_with_the_daemons_message_and_print_nothing() {
         assert_eq!(err.to_string(), "only administrators may reset failures");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn policy_service_sets_or_removes_a_rule() {
+    let daemon = FakeDaemon::default();
+    let out = run(
+        &daemon,
+        &["policy", "service", "sshd", "optional"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(out.stdout, "Service sshd: optional.\n");
+    let out = run(
+        &daemon,
+        &["policy", "service", "*", "unset"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(out.stdout, "Service *: rule removed.\n");
+    let out = run(
+        &daemon,
+        &["--json", "policy", "service", "login", "off"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(out.stdout, "{\"service\":\"login\",\"mode\":\"off\"}\n");
+    assert_eq!(
+        daemon.calls(),
+        strings(&[
+            "SetPolicy sshd optional",
+            "SetPolicy * unset",
+            "SetPolicy login off"
+        ])
+    );
+}
+
+#[test]
+fn policy_show_prints_the_rules_as_a_table_or_json() {
+    let daemon = FakeDaemon {
+        policies: vec![
+            ServicePolicy {
+                service: "*".into(),
+                mode: "off".into(),
+            },
+            ServicePolicy {
+                service: "sshd".into(),
+                mode: "required".into(),
+            },
+        ],
+        ..FakeDaemon::default()
+    };
+    let out = run(
+        &daemon,
+        &["policy", "show"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(
+        out.stdout,
+        "SERVICE  MODE\n*        off\nsshd     required\n\
+         Services without a rule and no '*' rule: required.\n"
+    );
+    let out = run(
+        &daemon,
+        &["policy", "show", "--json"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"services": [
+            {"service": "*", "mode": "off"},
+            {"service": "sshd", "mode": "required"},
+        ]})
+    );
+    assert_eq!(daemon.calls(), strings(&["Policies", "Policies"]));
 }

@@ -150,3 +150,69 @@ fn whoami_text_names_the_rights() {
     };
     assert!(who_am_i_text(&me).starts_with("(no user name) (uid 4242), administrator"));
 }
+
+fn rule(service: &str, mode: &str) -> ServicePolicy {
+    ServicePolicy {
+        service: service.into(),
+        mode: mode.into(),
+    }
+}
+
+#[test]
+fn the_policy_table_lists_rules_then_the_built_in_default() {
+    let text = policy_table(&[
+        rule("*", "optional"),
+        rule("sshd", "required"),
+        rule("systemd-user", "off"),
+    ]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "SERVICE       MODE",
+            "*             optional",
+            "sshd          required",
+            "systemd-user  off",
+            "Services without a rule and no '*' rule: required.",
+        ]
+    );
+}
+
+#[test]
+fn an_empty_policy_says_so_and_names_the_default() {
+    assert_eq!(
+        policy_table(&[]),
+        "No service rules are set.\nServices without a rule and no '*' rule: required.\n"
+    );
+}
+
+#[test]
+fn hostile_policy_cells_cannot_escape() {
+    let text = policy_table(&[rule("ss\u{1b}[2Jhd\n", "off")]);
+    assert_eq!(text.lines().count(), 3);
+    assert!(!text.contains('\u{1b}'));
+}
+
+#[test]
+fn json_policy_show_and_service() {
+    let mut out = Vec::new();
+    let rules = [rule("*", "off"), rule("sshd", "required")];
+    emit_json(&mut out, &PolicyList { services: &rules }).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"services\":[{\"service\":\"*\",\"mode\":\"off\"},{\"service\":\"sshd\",\"mode\":\"required\"}]}\n"
+    );
+    let mut out = Vec::new();
+    emit_json(&mut out, &PolicyList { services: &[] }).unwrap();
+    assert_eq!(out, b"{\"services\":[]}\n");
+    let mut out = Vec::new();
+    emit_json(
+        &mut out,
+        &PolicyReport {
+            service: "sshd",
+            mode: "unset",
+        },
+    )
+    .unwrap();
+    assert_eq!(out, b"{\"service\":\"sshd\",\"mode\":\"unset\"}\n");
+}

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use mfa_core::code::parse_code;
+use mfa_core::policy::{DEFAULT_MODE, Requirement, requirement};
 use mfa_core::ratelimit::Gate;
 use mfa_core::username::loggable;
 use mfa_proto::message::access_denied;
@@ -149,23 +150,41 @@ impl Daemon {
                 ));
             }
         };
-        if user_exists {
+        let (rule, mode) = match self.store.service_mode(service) {
+            Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
+            Ok(Some(found)) => found,
+            Ok(None) => ("built-in default".to_owned(), DEFAULT_MODE),
+        };
+        let tokens = if user_exists {
             match self.store.count_tokens(user) {
                 Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
-                Ok(0) => {
-                    self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");
-                    return Ok(deny(
-                        service,
-                        user,
-                        DenyReason::NotEnrolled,
-                        &format!("no token is enrolled for {user}."),
-                        &[&format!(
-                            "Run `mfactl enroll totp` or ask an administrator to run `mfactl enroll totp {user}`."
-                        )],
-                    ));
-                }
-                Ok(_) => {}
+                Ok(n) => n,
             }
+        } else {
+            0
+        };
+        if requirement(mode, tokens > 0) == Requirement::NotRequired {
+            let why = format!("service {service} is {mode} (rule {rule})");
+            self.audit_login(
+                Level::Info,
+                user,
+                service,
+                "not-required",
+                &format!("mode={mode} rule={rule:?}"),
+            );
+            return Ok(Step::new(StepKind::NotRequired { reason: why }));
+        }
+        if user_exists && tokens == 0 {
+            self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");
+            return Ok(deny(
+                service,
+                user,
+                DenyReason::NotEnrolled,
+                &format!("no token is enrolled for {user}."),
+                &[&format!(
+                    "Run `mfactl enroll totp` or ask an administrator to run `mfactl enroll totp {user}`."
+                )],
+            ));
         }
         // The gate applies to unknown names too: they are throttled exactly like real
         // accounts, so being prompted or refused reveals nothing about existence.

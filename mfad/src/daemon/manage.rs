@@ -7,7 +7,9 @@ use zeroize::Zeroizing;
 use mfa_core::code::parse_code;
 use mfa_core::totp::{NEW_SECRET_BYTES, TotpKey, TotpParams, Verification};
 use mfa_core::username::loggable;
-use mfa_proto::{EnrollmentStart, MfaError, TokenInfo, TotpAlgorithm, TotpEnrollOptions, WhoAmI};
+use mfa_proto::{
+    EnrollmentStart, MfaError, ServicePolicy, TokenInfo, TotpAlgorithm, TotpEnrollOptions, WhoAmI,
+};
 
 use super::{Daemon, authorized_account, target_user};
 use crate::audit::Level;
@@ -292,5 +294,47 @@ impl Daemon {
         }
         self.audit_admin(caller, "unlock", user, &format!("had_failures={had}"));
         Ok(())
+    }
+
+    /// Sets or removes the rule for a service (`*`: the default). Admin only.
+    pub fn set_service_policy(
+        &self,
+        caller: &Caller,
+        service: &str,
+        mode: &str,
+    ) -> Result<(), MfaError> {
+        caller.require_admin("change the policy")?;
+        if service != "*" {
+            super::check_service(service)?;
+        }
+        let mode = match mode {
+            "unset" => None,
+            m => Some(
+                m.parse::<mfa_core::policy::ServiceMode>()
+                    .map_err(MfaError::InvalidArgument)?,
+            ),
+        };
+        self.store.set_service_mode(service, mode)?;
+        let shown = mode.map_or("unset", |m| m.as_str());
+        self.audit_admin(
+            caller,
+            "policy-service",
+            "",
+            &format!("service={service:?} mode={shown}"),
+        );
+        Ok(())
+    }
+
+    /// The service rules. Anyone may read them: they say when MFA is asked, nothing secret.
+    pub fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
+        Ok(self
+            .store
+            .service_modes()?
+            .into_iter()
+            .map(|(service, mode)| ServicePolicy {
+                service,
+                mode: mode.as_str().to_owned(),
+            })
+            .collect())
     }
 }

@@ -38,6 +38,11 @@ const MIGRATIONS: &[&str] = &[
         event   TEXT    NOT NULL,
         detail  TEXT    NOT NULL
      );",
+    // 1 → 2: per-service policy ('*' is the default for services without a row).
+    "CREATE TABLE service_policy (
+        service TEXT PRIMARY KEY,
+        mode    TEXT NOT NULL CHECK (mode IN ('required', 'optional', 'off'))
+     );",
 ];
 
 /// The schema version this build writes.

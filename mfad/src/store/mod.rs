@@ -7,6 +7,7 @@
 
 mod migrations;
 mod open;
+mod policy;
 mod tokens;
 mod verify;
 

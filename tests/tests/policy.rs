@@ -1,0 +1,152 @@
+//! Per-service policy, and return codes that cannot be misused: when no second factor is
+//! needed the module returns PAM_IGNORE, never PAM_SUCCESS, so a line mistakenly stacked as
+//! `sufficient` (or `requisite`) never lets anyone in on its own (the class of pam-u2f's
+//! CVE-2025-23013). Only a verified code yields PAM_SUCCESS.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use mfa_proto::ManageProxy;
+use mfa_tests::{PAM_AUTH_ERR, PAM_SUCCESS, PROMPT, TestEnv, pam_module};
+
+fn set_policy(env: &TestEnv, service: &str, mode: &str) {
+    zbus::block_on(async {
+        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
+            .build()
+            .await?;
+        ManageProxy::new(&conn)
+            .await?
+            .set_service_policy(service, mode)
+            .await
+            .map_err(|e| zbus::Error::Failure(e.message()))
+    })
+    .unwrap_or_else(|e| panic!("set {service} {mode}: {e}"));
+}
+
+/// A stack where pam_mfa is the only thing that could grant: with `required`/`requisite`
+/// it is followed by pam_permit; with `sufficient` it is followed by pam_deny, so a
+/// PAM_SUCCESS from pam_mfa alone would be the only way in.
+fn add_stack(env: &TestEnv, name: &str, control: &str) {
+    let bus = format!("bus={} timeout=5000", env.bus_address);
+    let after = if control == "sufficient" {
+        "pam_deny.so"
+    } else {
+        "pam_permit.so"
+    };
+    let text = format!(
+        "auth {control} {} {bus}\nauth required {after}\naccount required pam_permit.so\n",
+        pam_module().display()
+    );
+    let p = env.pam_dir().join(name);
+    fs::write(&p, text).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+#[test]
+fn given_every_mode_token_and_stacking_cell_then_the_stack_result_is_exact() {
+    let env = TestEnv::builder()
+        .config("[rate_limit]\nfree_failures = 90\n")
+        .start();
+    // One enrolled account per cell: a code is single-use, so cells must not share one.
+    let mut accounts = [
+        "bin", "sys", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+    ]
+    .into_iter();
+    for control in ["required", "requisite", "sufficient"] {
+        for mode in ["required", "optional", "off"] {
+            let user = accounts.next().expect("enough accounts");
+            let with_token = env.enroll_new(user);
+            let service = format!("svc-{control}-{mode}");
+            add_stack(&env, &service, control);
+            set_policy(&env, &service, mode);
+            // User with a token, right code: asked unless off; success only when verified.
+            let code = with_token.current_code();
+            let out = env.login_service(&service, user, &[&code]);
+            let asked = mode != "off";
+            assert_eq!(
+                out.prompted(),
+                asked,
+                "{control}/{mode} with token: prompt\n{out}"
+            );
+            let want = match (asked, control) {
+                (true, _) => PAM_SUCCESS,              // verified code
+                (false, "sufficient") => PAM_AUTH_ERR, // IGNORE, then pam_deny
+                (false, _) => PAM_SUCCESS,             // IGNORE, then pam_permit decides
+            };
+            assert_eq!(
+                out.result,
+                Some(want),
+                "{control}/{mode} with token, right code\n{out}"
+            );
+            if asked {
+                // The code is spent; a wrong one must not pass in any stacking.
+                let out = env.login_service(&service, user, &[&with_token.wrong_code()]);
+                assert_eq!(
+                    out.result,
+                    Some(PAM_AUTH_ERR),
+                    "{control}/{mode} wrong code\n{out}"
+                );
+            }
+            // User without a token: denied when required, not asked otherwise.
+            let out = env.login_service(&service, "daemon", &["123456"]);
+            assert!(
+                !out.prompted(),
+                "{control}/{mode} no token: must not prompt\n{out}"
+            );
+            let want = match (mode, control) {
+                ("required", _) => PAM_AUTH_ERR,
+                (_, "sufficient") => PAM_AUTH_ERR,
+                _ => PAM_SUCCESS,
+            };
+            assert_eq!(out.result, Some(want), "{control}/{mode} no token\n{out}");
+        }
+    }
+}
+
+#[test]
+fn given_no_rule_then_the_star_rule_applies_and_without_it_mfa_is_required() {
+    let env = TestEnv::start();
+    add_stack(&env, "svc-unruled", "required");
+    // Built-in default: required, so a user without a token is denied.
+    let out = env.login_service("svc-unruled", "daemon", &[]);
+    assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
+    set_policy(&env, "*", "off");
+    let out = env.login_service("svc-unruled", "daemon", &[]);
+    assert_eq!(
+        out.result,
+        Some(PAM_SUCCESS),
+        "IGNORE then pam_permit:\n{out}"
+    );
+    // A specific rule wins over '*'; 'unset' removes it again.
+    set_policy(&env, "svc-unruled", "required");
+    assert_eq!(
+        env.login_service("svc-unruled", "daemon", &[]).result,
+        Some(PAM_AUTH_ERR)
+    );
+    set_policy(&env, "svc-unruled", "unset");
+    assert_eq!(
+        env.login_service("svc-unruled", "daemon", &[]).result,
+        Some(PAM_SUCCESS)
+    );
+    assert!(
+        !env.login_service("svc-unruled", "daemon", &[])
+            .to_string()
+            .contains(PROMPT)
+    );
+}
+
+#[test]
+fn given_a_non_root_caller_then_the_policy_cannot_be_changed() {
+    let env = TestEnv::start();
+    let out = env.mfactl_as("nobody", &["policy", "service", "sshd", "off"]);
+    assert!(!out.success() && !out.timed_out, "{out:?}");
+    let out = env.mfactl(&["policy", "service", "sshd", "off"]);
+    assert!(out.success(), "{out:?}");
+    let out = env.mfactl(&["--json", "policy", "show"]);
+    assert!(
+        out.stdout.contains("\"sshd\"") && out.stdout.contains("\"off\""),
+        "{out:?}"
+    );
+    let out = env.mfactl(&["policy", "service", "sshd", "sometimes"]);
+    assert!(!out.success() && !out.timed_out, "{out:?}");
+}
