@@ -59,12 +59,14 @@ pub enum Requirement {
     NotRequired,
 }
 
-/// Decides for a service mode and whether the user has a token.
-pub fn requirement(mode: ServiceMode, has_token: bool) -> Requirement {
-    match (mode, has_token) {
-        (ServiceMode::Off, _) => Requirement::NotRequired,
-        (ServiceMode::Optional, false) => Requirement::NotRequired,
-        (ServiceMode::Optional, true) | (ServiceMode::Required, _) => Requirement::Ask,
+/// Decides for a service mode, whether the user has a token, and whether a group the user
+/// belongs to is enforced (which makes every service that is not `off` required).
+pub fn requirement(mode: ServiceMode, has_token: bool, group_enforced: bool) -> Requirement {
+    match (mode, has_token, group_enforced) {
+        (ServiceMode::Off, _, _) => Requirement::NotRequired,
+        (ServiceMode::Required, _, _) | (ServiceMode::Optional, _, true) => Requirement::Ask,
+        (ServiceMode::Optional, true, false) => Requirement::Ask,
+        (ServiceMode::Optional, false, false) => Requirement::NotRequired,
     }
 }
 
@@ -73,19 +75,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_cell_of_the_mode_by_token_matrix() {
+    fn every_cell_of_the_mode_by_token_by_group_matrix() {
         use Requirement::*;
         use ServiceMode::*;
         let cells = [
-            (Required, true, Ask),
-            (Required, false, Ask),
-            (Optional, true, Ask),
-            (Optional, false, NotRequired),
-            (Off, true, NotRequired),
-            (Off, false, NotRequired),
+            (Required, true, false, Ask),
+            (Required, false, false, Ask),
+            (Required, true, true, Ask),
+            (Required, false, true, Ask),
+            (Optional, true, false, Ask),
+            (Optional, false, false, NotRequired),
+            (Optional, true, true, Ask),
+            (Optional, false, true, Ask),
+            (Off, true, false, NotRequired),
+            (Off, false, false, NotRequired),
+            (Off, true, true, NotRequired),
+            (Off, false, true, NotRequired),
         ];
-        for (mode, has, want) in cells {
-            assert_eq!(requirement(mode, has), want, "{mode} has_token={has}");
+        for (mode, has, group, want) in cells {
+            assert_eq!(
+                requirement(mode, has, group),
+                want,
+                "{mode} has_token={has} group={group}"
+            );
         }
     }
 

@@ -155,6 +155,11 @@ pub trait Manage {
     fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError>;
     /// The service rules, sorted by service name (`*` first when set).
     fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError>;
+    /// Enforces (or stops enforcing) MFA for the members of a Unix group, on every service
+    /// whose rule is not `off` (admin only). Membership is resolved through NSS.
+    fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError>;
+    /// The groups whose members must use MFA, sorted.
+    fn enforced_groups(&self) -> Result<Vec<String>, MfaError>;
 }
 
 /// One service rule.

@@ -53,7 +53,7 @@ pub enum Command {
     Remove(RemoveArgs),
     /// Clear a user's failure counter and back-off (administrators only)
     Unlock(UnlockArgs),
-    /// Show or change which PAM services ask for a second factor
+    /// Show or change which PAM services and groups must use a second factor
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Show who mfad sees calling, and whether that caller may manage every account
@@ -83,8 +83,43 @@ pub enum PolicyCommand {
                       bad arguments."
     )]
     Service(PolicyServiceArgs),
-    /// Show the service rules
+    /// Enforce (or stop enforcing) MFA for the members of a Unix group (administrators only)
+    #[command(
+        after_help = "Members of an enforced group must pass a second factor on every service \
+                      whose rule is not off, even where the rule is optional.\nExit status: 0 \
+                      done, 1 refused or failed, 2 bad arguments."
+    )]
+    Group(PolicyGroupArgs),
+    /// Show the service rules and the enforced groups
     Show,
+}
+
+/// Arguments of `mfactl policy group`.
+#[derive(Debug, Args)]
+pub struct PolicyGroupArgs {
+    /// The Unix group (as NSS knows it)
+    #[arg(value_name = "GROUP", value_parser = parse_group)]
+    pub group: String,
+
+    /// Whether its members must use MFA
+    #[arg(value_name = "ACTION", value_enum)]
+    pub action: GroupAction,
+}
+
+/// `ACTION` of `mfactl policy group`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupAction {
+    /// Members must pass a second factor on every service that is not off
+    Enforce,
+    /// Stop enforcing; members follow the service rules again
+    Unenforce,
+}
+
+impl GroupAction {
+    /// Whether the group is enforced after this action.
+    pub fn enforce(self) -> bool {
+        self == GroupAction::Enforce
+    }
 }
 
 /// Arguments of `mfactl policy service`.
@@ -279,6 +314,12 @@ pub fn command() -> clap::Command {
 
 fn parse_user(s: &str) -> Result<String, String> {
     check_user_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// A group name follows the user name syntax; the message names a group.
+fn parse_group(s: &str) -> Result<String, String> {
+    check_user_name(s).map_err(|e| e.to_string().replacen("user name", "group name", 1))?;
     Ok(s.to_owned())
 }
 

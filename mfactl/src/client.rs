@@ -77,6 +77,10 @@ pub(crate) trait ManageApi {
     async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError>;
     /// `ServicePolicies`.
     async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError>;
+    /// `SetGroupEnforcement`.
+    async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError>;
+    /// `EnforcedGroups`.
+    async fn enforced_groups(&self) -> Result<Vec<String>, MfaError>;
 }
 
 impl ManageApi for ManageProxy<'_> {
@@ -122,5 +126,13 @@ impl ManageApi for ManageProxy<'_> {
 
     async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
         ManageProxy::service_policies(self).await
+    }
+
+    async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError> {
+        ManageProxy::set_group_enforcement(self, group, enforce).await
+    }
+
+    async fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
+        ManageProxy::enforced_groups(self).await
     }
 }

@@ -138,6 +138,18 @@ pub fn policy_table(policies: &[ServicePolicy]) -> String {
     out
 }
 
+/// The `mfactl policy show` line after the service table: the enforced groups, or none.
+pub fn enforced_groups_line(groups: &[String]) -> String {
+    if groups.is_empty() {
+        return "No group enforcement.\n".to_owned();
+    }
+    let names: Vec<String> = groups.iter().map(|g| one_line(g).into_owned()).collect();
+    format!(
+        "Groups whose members must use MFA (on every service that is not off): {}\n",
+        names.join(", ")
+    )
+}
+
 /// A header line and one line per row, columns padded to fit and separated by two spaces.
 /// The cells must already be [`one_line`].
 fn table<const N: usize>(headers: &[String; N], rows: &[[String; N]]) -> String {
@@ -223,6 +235,17 @@ pub struct PolicyReport<'a> {
 pub struct PolicyList<'a> {
     /// The rules, in mfad's order.
     pub services: &'a [ServicePolicy],
+    /// The groups whose members must use MFA, in mfad's order.
+    pub enforced_groups: &'a [String],
+}
+
+/// What `mfactl policy group --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct GroupReport<'a> {
+    /// The group as given.
+    pub group: &'a str,
+    /// Whether the group is now enforced.
+    pub enforced: bool,
 }
 
 /// Writes `value` to `out` as one line of JSON. The text goes through a buffer that is wiped

@@ -214,4 +214,31 @@ impl ManageService {
         let c = caller(&self.0, conn, &hdr).await?;
         logged(&self.0, &c, "ServicePolicies", self.0.service_policies())
     }
+
+    /// Enforces MFA for a group (admin).
+    async fn set_group_enforcement(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        group: &str,
+        enforce: bool,
+    ) -> Result<(), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "SetGroupEnforcement",
+            self.0.set_group_enforcement(&c, group, enforce),
+        )
+    }
+
+    /// Lists the enforced groups.
+    async fn enforced_groups(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<Vec<String>, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(&self.0, &c, "EnforcedGroups", self.0.enforced_groups())
+    }
 }

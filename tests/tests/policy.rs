@@ -147,6 +147,90 @@ fn given_a_non_root_caller_then_the_policy_cannot_be_changed() {
         out.stdout.contains("\"sshd\"") && out.stdout.contains("\"off\""),
         "{out:?}"
     );
+    let out = env.mfactl_as("nobody", &["policy", "group", "daemon", "enforce"]);
+    assert!(!out.success() && !out.timed_out, "{out:?}");
+    let out = env.mfactl(&["policy", "group", "daemon", "enforce"]);
+    assert!(out.success(), "{out:?}");
+    let out = env.mfactl(&["--json", "policy", "show"]);
+    assert!(
+        out.stdout.contains("\"enforced_groups\":[\"daemon\"]"),
+        "{out:?}"
+    );
     let out = env.mfactl(&["policy", "service", "sshd", "sometimes"]);
     assert!(!out.success() && !out.timed_out, "{out:?}");
+}
+
+fn enforce(env: &TestEnv, group: &str, on: bool) -> Result<(), String> {
+    zbus::block_on(async {
+        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
+            .build()
+            .await
+            .map_err(|e| e.to_string())?;
+        let proxy = ManageProxy::new(&conn).await.map_err(|e| e.to_string())?;
+        proxy
+            .set_group_enforcement(group, on)
+            .await
+            .map_err(|e| e.message())
+    })
+}
+
+fn enforced(env: &TestEnv) -> Vec<String> {
+    zbus::block_on(async {
+        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
+            .build()
+            .await?;
+        ManageProxy::new(&conn)
+            .await?
+            .enforced_groups()
+            .await
+            .map_err(|e| zbus::Error::Failure(e.message()))
+    })
+    .expect("list enforced groups")
+}
+
+#[test]
+fn given_an_enforced_group_then_its_members_need_mfa_on_every_service_not_off() {
+    let env = TestEnv::start();
+    add_stack(&env, "svc-opt", "required");
+    add_stack(&env, "svc-off", "required");
+    set_policy(&env, "svc-opt", "optional");
+    set_policy(&env, "svc-off", "off");
+    // Before: `daemon` has no token, so an optional service does not ask (IGNORE, then permit).
+    assert_eq!(
+        env.login_service("svc-opt", "daemon", &[]).result,
+        Some(PAM_SUCCESS)
+    );
+    // The account `daemon` has primary group `daemon` (NSS), `sys` does not.
+    enforce(&env, "daemon", true).expect("enforce");
+    assert_eq!(enforced(&env), vec!["daemon".to_owned()]);
+    let out = env.login_service("svc-opt", "daemon", &[]);
+    out.assert_denied("svc-opt", "daemon", &mfa_tests::no_token_headline("daemon"));
+    assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
+    assert_eq!(
+        env.login_service("svc-opt", "sys", &[]).result,
+        Some(PAM_SUCCESS),
+        "non-member"
+    );
+    assert_eq!(
+        env.login_service("svc-off", "daemon", &[]).result,
+        Some(PAM_SUCCESS),
+        "off stays off"
+    );
+    // A member with a token is asked, and only the code gets them in.
+    let t = env.enroll_new("daemon");
+    let out = env.login_service("svc-opt", "daemon", &[&t.current_code()]);
+    assert!(out.prompted(), "{out}");
+    out.assert_success();
+    // Stop enforcing: back to optional behaviour for members without a token.
+    enforce(&env, "daemon", false).expect("unenforce");
+    assert!(enforced(&env).is_empty());
+    assert_eq!(
+        env.login_service("svc-opt", "sys", &[]).result,
+        Some(PAM_SUCCESS)
+    );
+    // A group NSS does not know cannot be enforced (it would protect nobody).
+    let e = enforce(&env, "no-such-group-mfa-test", true).unwrap_err();
+    assert!(e.contains("no group"), "{e}");
+    let e = enforce(&env, "bad:name", true).unwrap_err();
+    assert!(e.contains("group name"), "{e}");
 }

@@ -309,3 +309,56 @@ fn policy_show_takes_no_arguments_and_policy_needs_a_subcommand() {
         ErrorKind::InvalidSubcommand
     );
 }
+
+#[test]
+fn policy_group_takes_a_group_and_an_action() {
+    for (given, want, enforce) in [
+        ("enforce", GroupAction::Enforce, true),
+        ("unenforce", GroupAction::Unenforce, false),
+    ] {
+        match parse(&["policy", "group", "wheel", given]).unwrap().command {
+            Command::Policy(PolicyCommand::Group(PolicyGroupArgs { group, action })) => {
+                assert_eq!(group, "wheel");
+                assert_eq!(action, want);
+                assert_eq!(action.enforce(), enforce);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(parse(&["policy", "group", "domain users@example.com", "enforce"]).is_err());
+    assert!(parse(&["policy", "group", "First.Last@example.com", "enforce"]).is_ok());
+}
+
+#[test]
+fn policy_group_refuses_bad_actions_and_group_names() {
+    for args in [
+        &["policy", "group", "wheel", "on"][..],
+        &["policy", "group", "wheel", "Enforce"][..],
+        &["policy", "group", "wheel", ""][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    let long = "g".repeat(mfa_proto::MAX_USER_LEN + 1);
+    for args in [
+        &["policy", "group", "", "enforce"][..],
+        &["policy", "group", "wh eel", "enforce"][..],
+        &["policy", "group", "a/b", "enforce"][..],
+        &["policy", "group", "..", "unenforce"][..],
+        &["policy", "group", "wh\u{1b}[2Jeel", "enforce"][..],
+        &["policy", "group", &long, "enforce"][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    let msg = parse(&["policy", "group", "wh:eel", "enforce"])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("the group name contains"), "{msg}");
+    assert_eq!(
+        error_kind(&["policy", "group", "wheel"]),
+        ErrorKind::MissingRequiredArgument
+    );
+}

@@ -26,6 +26,8 @@ pub(crate) struct FakeDaemon {
     pub tokens: Vec<TokenInfo>,
     /// What `ServicePolicies` returns.
     pub policies: Vec<ServicePolicy>,
+    /// What `EnforcedGroups` returns.
+    pub groups: Vec<String>,
     /// Returned by every call except `WhoAmI` and `CancelEnrollment` when set.
     pub refusal: Option<MfaError>,
     /// Returned by `ConfirmTotpEnrollment` when set (after the code check would have run).
@@ -47,6 +49,7 @@ impl Default for FakeDaemon {
             uri: URI.into(),
             tokens: Vec::new(),
             policies: Vec::new(),
+            groups: Vec::new(),
             refusal: None,
             confirm_error: None,
             calls: RefCell::default(),
@@ -148,6 +151,15 @@ impl ManageApi for FakeDaemon {
     async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
         self.record("Policies".into())?;
         Ok(self.policies.clone())
+    }
+
+    async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError> {
+        self.record(format!("SetGroup {group} {enforce}"))
+    }
+
+    async fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
+        self.record("Groups".into())?;
+        Ok(self.groups.clone())
     }
 }
 

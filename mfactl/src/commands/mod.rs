@@ -5,7 +5,8 @@
 use std::io::Write;
 
 use crate::cli::{
-    Command, EnrollCommand, ListArgs, PolicyCommand, PolicyServiceArgs, RemoveArgs, UnlockArgs,
+    Command, EnrollCommand, ListArgs, PolicyCommand, PolicyGroupArgs, PolicyServiceArgs,
+    RemoveArgs, UnlockArgs,
 };
 use crate::client::ManageApi;
 use crate::error::CliError;
@@ -46,6 +47,8 @@ pub(crate) enum Job {
     Unlock(UnlockArgs),
     /// `policy service`.
     PolicyService(PolicyServiceArgs),
+    /// `policy group`.
+    PolicyGroup(PolicyGroupArgs),
     /// `policy show`.
     PolicyShow,
     /// `whoami`.
@@ -63,6 +66,7 @@ impl Job {
             Command::Remove(args) => Job::Remove(args),
             Command::Unlock(args) => Job::Unlock(args),
             Command::Policy(PolicyCommand::Service(args)) => Job::PolicyService(args),
+            Command::Policy(PolicyCommand::Group(args)) => Job::PolicyGroup(args),
             Command::Policy(PolicyCommand::Show) => Job::PolicyShow,
             Command::WhoAmI => Job::WhoAmI,
         })
@@ -80,6 +84,7 @@ impl Job {
             Job::Remove(args) => remove::run(api, args, ctx).await,
             Job::Unlock(args) => unlock::run(api, args, ctx).await,
             Job::PolicyService(args) => policy::run_service(api, args, ctx).await,
+            Job::PolicyGroup(args) => policy::run_group(api, args, ctx).await,
             Job::PolicyShow => policy::run_show(api, ctx).await,
             Job::WhoAmI => whoami::run(api, ctx).await,
         }

@@ -1,11 +1,15 @@
-//! `mfactl policy service SERVICE MODE` and `mfactl policy show`: which PAM services ask for
-//! a second factor. Changing a rule is for administrators only; mfad decides.
+//! `mfactl policy service SERVICE MODE`, `mfactl policy group GROUP ACTION` and `mfactl policy
+//! show`: which PAM services ask for a second factor, and which groups' members must use one.
+//! Changing a rule is for administrators only; mfad decides.
 
 use super::Ctx;
-use crate::cli::{PolicyMode, PolicyServiceArgs};
+use crate::cli::{PolicyGroupArgs, PolicyMode, PolicyServiceArgs};
 use crate::client::ManageApi;
 use crate::error::CliError;
-use crate::output::{PolicyList, PolicyReport, emit, emit_json, one_line, policy_table};
+use crate::output::{
+    GroupReport, PolicyList, PolicyReport, emit, emit_json, enforced_groups_line, one_line,
+    policy_table,
+};
 
 /// Sets (or, with `unset`, removes) the rule for `SERVICE`.
 pub(crate) async fn run_service(
@@ -34,18 +38,50 @@ pub(crate) async fn run_service(
     Ok(())
 }
 
-/// Shows the rules and the built-in default.
+/// Enforces (or stops enforcing) MFA for the members of `GROUP`.
+pub(crate) async fn run_group(
+    api: &impl ManageApi,
+    args: PolicyGroupArgs,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), CliError> {
+    let enforce = args.action.enforce();
+    api.set_group_enforcement(&args.group, enforce).await?;
+    if ctx.json {
+        emit_json(
+            ctx.out,
+            &GroupReport {
+                group: &args.group,
+                enforced: enforce,
+            },
+        )?;
+    } else {
+        let what = if enforce {
+            "MFA enforced for its members"
+        } else {
+            "no longer enforced"
+        };
+        let line = format!("Group {}: {what}.\n", one_line(&args.group));
+        emit(ctx.out, &line)?;
+    }
+    Ok(())
+}
+
+/// Shows the rules, the built-in default and the enforced groups.
 pub(crate) async fn run_show(api: &impl ManageApi, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     let policies = api.service_policies().await?;
+    let groups = api.enforced_groups().await?;
     if ctx.json {
         emit_json(
             ctx.out,
             &PolicyList {
                 services: &policies,
+                enforced_groups: &groups,
             },
         )?;
     } else {
-        emit(ctx.out, &policy_table(&policies))?;
+        let mut text = policy_table(&policies);
+        text.push_str(&enforced_groups_line(&groups));
+        emit(ctx.out, &text)?;
     }
     Ok(())
 }

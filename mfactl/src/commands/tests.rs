@@ -149,6 +149,9 @@ fn refusals_exit_one_with_the_daemons_message_and_print_nothing() {
         &["policy", "service", "sshd", "off"][..],
         &["policy", "service", "*", "unset", "--json"][..],
         &["policy", "show"][..],
+        &["policy", "show", "--json"][..],
+        &["policy", "group", "wheel", "enforce"][..],
+        &["policy", "group", "wheel", "unenforce", "--json"][..],
     ] {
         let out = run(&daemon, args, &mut ScriptedPrompter::pipe(&[]), None);
         let err = out.result.unwrap_err();
@@ -220,7 +223,8 @@ fn policy_show_prints_the_rules_as_a_table_or_json() {
     assert_eq!(
         out.stdout,
         "SERVICE  MODE\n*        off\nsshd     required\n\
-         Services without a rule and no '*' rule: required.\n"
+         Services without a rule and no '*' rule: required.\n\
+         No group enforcement.\n"
     );
     let out = run(
         &daemon,
@@ -235,7 +239,87 @@ fn policy_show_prints_the_rules_as_a_table_or_json() {
         serde_json::json!({"services": [
             {"service": "*", "mode": "off"},
             {"service": "sshd", "mode": "required"},
-        ]})
+        ], "enforced_groups": []})
     );
-    assert_eq!(daemon.calls(), strings(&["Policies", "Policies"]));
+    assert_eq!(
+        daemon.calls(),
+        strings(&["Policies", "Groups", "Policies", "Groups"])
+    );
+}
+
+#[test]
+fn policy_show_lists_the_enforced_groups() {
+    let daemon = FakeDaemon {
+        groups: strings(&["admins", "wheel"]),
+        ..FakeDaemon::default()
+    };
+    let out = run(
+        &daemon,
+        &["policy", "show"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(
+        out.stdout,
+        "No service rules are set.\n\
+         Services without a rule and no '*' rule: required.\n\
+         Groups whose members must use MFA (on every service that is not off): admins, wheel\n"
+    );
+    let out = run(
+        &daemon,
+        &["--json", "policy", "show"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"services": [], "enforced_groups": ["admins", "wheel"]})
+    );
+}
+
+#[test]
+fn policy_group_enforces_or_stops_enforcing() {
+    let daemon = FakeDaemon::default();
+    let out = run(
+        &daemon,
+        &["policy", "group", "wheel", "enforce"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(out.stdout, "Group wheel: MFA enforced for its members.\n");
+    let out = run(
+        &daemon,
+        &["policy", "group", "wheel", "unenforce"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(out.stdout, "Group wheel: no longer enforced.\n");
+    for (action, enforced) in [("enforce", true), ("unenforce", false)] {
+        let out = run(
+            &daemon,
+            &["--json", "policy", "group", "admins@example.com", action],
+            &mut ScriptedPrompter::pipe(&[]),
+            None,
+        );
+        out.result.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"group": "admins@example.com", "enforced": enforced})
+        );
+    }
+    assert_eq!(
+        daemon.calls(),
+        strings(&[
+            "SetGroup wheel true",
+            "SetGroup wheel false",
+            "SetGroup admins@example.com true",
+            "SetGroup admins@example.com false",
+        ])
+    );
 }

@@ -197,14 +197,29 @@ fn hostile_policy_cells_cannot_escape() {
 fn json_policy_show_and_service() {
     let mut out = Vec::new();
     let rules = [rule("*", "off"), rule("sshd", "required")];
-    emit_json(&mut out, &PolicyList { services: &rules }).unwrap();
+    let groups = ["admins".to_owned(), "wheel".to_owned()];
+    emit_json(
+        &mut out,
+        &PolicyList {
+            services: &rules,
+            enforced_groups: &groups,
+        },
+    )
+    .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "{\"services\":[{\"service\":\"*\",\"mode\":\"off\"},{\"service\":\"sshd\",\"mode\":\"required\"}]}\n"
+        "{\"services\":[{\"service\":\"*\",\"mode\":\"off\"},{\"service\":\"sshd\",\"mode\":\"required\"}],\"enforced_groups\":[\"admins\",\"wheel\"]}\n"
     );
     let mut out = Vec::new();
-    emit_json(&mut out, &PolicyList { services: &[] }).unwrap();
-    assert_eq!(out, b"{\"services\":[]}\n");
+    emit_json(
+        &mut out,
+        &PolicyList {
+            services: &[],
+            enforced_groups: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(out, b"{\"services\":[],\"enforced_groups\":[]}\n");
     let mut out = Vec::new();
     emit_json(
         &mut out,
@@ -215,4 +230,35 @@ fn json_policy_show_and_service() {
     )
     .unwrap();
     assert_eq!(out, b"{\"service\":\"sshd\",\"mode\":\"unset\"}\n");
+}
+
+#[test]
+fn enforced_groups_are_listed_or_their_absence_said() {
+    assert_eq!(enforced_groups_line(&[]), "No group enforcement.\n");
+    assert_eq!(
+        enforced_groups_line(&["admins".into(), "wheel".into()]),
+        "Groups whose members must use MFA (on every service that is not off): admins, wheel\n"
+    );
+    let text = enforced_groups_line(&["wh\u{1b}[2Jeel\n".into()]);
+    assert_eq!(text.lines().count(), 1);
+    assert!(!text.contains('\u{1b}'));
+}
+
+#[test]
+fn json_policy_group() {
+    for (enforced, want) in [
+        (true, &b"{\"group\":\"wheel\",\"enforced\":true}\n"[..]),
+        (false, &b"{\"group\":\"wheel\",\"enforced\":false}\n"[..]),
+    ] {
+        let mut out = Vec::new();
+        emit_json(
+            &mut out,
+            &GroupReport {
+                group: "wheel",
+                enforced,
+            },
+        )
+        .unwrap();
+        assert_eq!(out, want);
+    }
 }

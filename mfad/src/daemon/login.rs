@@ -129,9 +129,9 @@ impl Daemon {
         }
         caller.may_act_on(&facts.user)?;
         let (user, service) = (facts.user.as_str(), facts.service.as_str());
-        let user_exists = match users::lookup(user) {
-            Ok(_) => true,
-            Err(LookupError::Unknown) => false,
+        let account = match users::lookup(user) {
+            Ok(a) => Some(a),
+            Err(LookupError::Unknown) => None,
             Err(LookupError::Invalid(e)) => return Err(MfaError::InvalidUser(e.to_string())),
             Err(LookupError::Nss(e)) => {
                 self.audit.log(
@@ -150,6 +150,7 @@ impl Daemon {
                 ));
             }
         };
+        let user_exists = account.is_some();
         let (rule, mode) = match self.store.service_mode(service) {
             Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
             Ok(Some(found)) => found,
@@ -163,7 +164,12 @@ impl Daemon {
         } else {
             0
         };
-        if requirement(mode, tokens > 0) == Requirement::NotRequired {
+        let enforcing_group = match (&account, self.store.enforced_groups()) {
+            (_, Err(e)) => return Ok(self.unavailable(user, service, &e.to_string())),
+            (Some(a), Ok(groups)) => groups.into_iter().find(|g| users::in_group(a, g)),
+            (None, Ok(_)) => None,
+        };
+        if requirement(mode, tokens > 0, enforcing_group.is_some()) == Requirement::NotRequired {
             let why = format!("service {service} is {mode} (rule {rule})");
             self.audit_login(
                 Level::Info,
@@ -175,7 +181,11 @@ impl Daemon {
             return Ok(Step::new(StepKind::NotRequired { reason: why }));
         }
         if user_exists && tokens == 0 {
-            self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");
+            let why = match &enforcing_group {
+                Some(g) => format!("reason=not-enrolled enforced_group={g:?}"),
+                None => format!("reason=not-enrolled mode={mode} rule={rule:?}"),
+            };
+            self.audit_login(Level::Notice, user, service, "deny", &why);
             return Ok(deny(
                 service,
                 user,

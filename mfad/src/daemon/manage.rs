@@ -337,4 +337,36 @@ impl Daemon {
             })
             .collect())
     }
+
+    /// Enforces MFA for a group's members, or stops (admin only). Enforcing a group NSS
+    /// does not know is refused (it would silently protect nobody).
+    pub fn set_group_enforcement(
+        &self,
+        caller: &Caller,
+        group: &str,
+        enforce: bool,
+    ) -> Result<(), MfaError> {
+        caller.require_admin("change the policy")?;
+        mfa_core::username::check_user_name(group)
+            .map_err(|e| MfaError::InvalidArgument(format!("group name: {e}")))?;
+        if enforce && !matches!(nix::unistd::Group::from_name(group), Ok(Some(_))) {
+            return Err(MfaError::InvalidArgument(format!(
+                "there is no group {:?} on this host",
+                loggable(group)
+            )));
+        }
+        let changed = self.store.set_group_enforced(group, enforce)?;
+        self.audit_admin(
+            caller,
+            "policy-group",
+            "",
+            &format!("group={group:?} enforce={enforce} changed={changed}"),
+        );
+        Ok(())
+    }
+
+    /// The enforced groups.
+    pub fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
+        Ok(self.store.enforced_groups()?)
+    }
 }

@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
         service TEXT PRIMARY KEY,
         mode    TEXT NOT NULL CHECK (mode IN ('required', 'optional', 'off'))
      );",
+    // 2 → 3: groups whose members must use MFA.
+    "CREATE TABLE enforced_groups (name TEXT PRIMARY KEY);",
 ];
 
 /// The schema version this build writes.

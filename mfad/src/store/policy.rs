@@ -55,4 +55,26 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Enforces MFA for `group`'s members, or stops. Returns whether anything changed.
+    pub fn set_group_enforced(&self, group: &str, enforce: bool) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let n = if enforce {
+            conn.execute(
+                "INSERT OR IGNORE INTO enforced_groups (name) VALUES (?1)",
+                [group],
+            )?
+        } else {
+            conn.execute("DELETE FROM enforced_groups WHERE name = ?1", [group])?
+        };
+        Ok(n > 0)
+    }
+
+    /// The enforced groups, sorted.
+    pub fn enforced_groups(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT name FROM enforced_groups ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
 }
