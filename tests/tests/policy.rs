@@ -9,18 +9,24 @@ use std::os::unix::fs::PermissionsExt;
 use mfa_proto::ManageProxy;
 use mfa_tests::{PAM_AUTH_ERR, PAM_SUCCESS, PROMPT, TestEnv, pam_module};
 
-fn set_policy(env: &TestEnv, service: &str, mode: &str) {
+/// Runs one Manage1 call as root over the test bus; the daemon's refusal becomes `Err(message)`.
+fn manage<T>(
+    env: &TestEnv,
+    call: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, mfa_proto::MfaError>,
+) -> Result<T, String> {
     zbus::block_on(async {
         let conn = zbus::connection::Builder::address(env.bus_address.as_str())
             .build()
-            .await?;
-        ManageProxy::new(&conn)
-            .await?
-            .set_service_policy(service, mode)
             .await
-            .map_err(|e| zbus::Error::Failure(e.message()))
+            .map_err(|e| e.to_string())?;
+        let proxy = ManageProxy::new(&conn).await.map_err(|e| e.to_string())?;
+        call(&proxy).await.map_err(|e| e.message())
     })
-    .unwrap_or_else(|e| panic!("set {service} {mode}: {e}"));
+}
+
+fn set_policy(env: &TestEnv, service: &str, mode: &str) {
+    manage(env, async |p| p.set_service_policy(service, mode).await)
+        .unwrap_or_else(|e| panic!("set {service} {mode}: {e}"));
 }
 
 /// A stack where pam_mfa is the only thing that could grant: with `required`/`requisite`
@@ -161,31 +167,11 @@ fn given_a_non_root_caller_then_the_policy_cannot_be_changed() {
 }
 
 fn enforce(env: &TestEnv, group: &str, on: bool) -> Result<(), String> {
-    zbus::block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
-            .build()
-            .await
-            .map_err(|e| e.to_string())?;
-        let proxy = ManageProxy::new(&conn).await.map_err(|e| e.to_string())?;
-        proxy
-            .set_group_enforcement(group, on)
-            .await
-            .map_err(|e| e.message())
-    })
+    manage(env, async |p| p.set_group_enforcement(group, on).await)
 }
 
 fn enforced(env: &TestEnv) -> Vec<String> {
-    zbus::block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
-            .build()
-            .await?;
-        ManageProxy::new(&conn)
-            .await?
-            .enforced_groups()
-            .await
-            .map_err(|e| zbus::Error::Failure(e.message()))
-    })
-    .expect("list enforced groups")
+    manage(env, async |p| p.enforced_groups().await).expect("list enforced groups")
 }
 
 #[test]
