@@ -22,8 +22,8 @@ pub use error::MfaError;
 pub use limits::*;
 pub use login::{DenyReason, LoginFacts, LoginProxy, Step, StepKind, WireStep};
 pub use manage::{
-    EnrollmentStart, ManageProxy, ServicePolicy, TokenInfo, TotpAlgorithm, TotpEnrollOptions,
-    WhoAmI,
+    EnrollmentStart, ManageProxy, PolicyExplanation, ServicePolicy, TokenInfo, TotpAlgorithm,
+    TotpEnrollOptions, WhoAmI,
 };
 
 /// Well-known bus name owned by `mfad`. Only root may own it (see contrib/dbus).

@@ -160,6 +160,19 @@ pub trait Manage {
     fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError>;
     /// The groups whose members must use MFA, sorted.
     fn enforced_groups(&self) -> Result<Vec<String>, MfaError>;
+    /// What a login of `user` on `service` would need, and which rules decided (root, the
+    /// admin group, or the user about themselves). Changes nothing.
+    fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError>;
+}
+
+/// The answer of `Explain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct PolicyExplanation {
+    /// `ask` (a code will be asked), `deny-not-enrolled` (required, no token: denied) or
+    /// `not-required` (the module returns PAM_IGNORE).
+    pub decision: String,
+    /// One line per rule consulted, in order.
+    pub reasons: Vec<String>,
 }
 
 /// One service rule.

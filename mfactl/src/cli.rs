@@ -92,6 +92,21 @@ pub enum PolicyCommand {
     Group(PolicyGroupArgs),
     /// Show the service rules and the enforced groups
     Show,
+    /// Explain what pam_mfa would decide for one user logging in to one service
+    #[command(after_help = "Exit status: 0 explained, 1 refused or failed, 2 bad arguments.")]
+    Explain(PolicyExplainArgs),
+}
+
+/// Arguments of `mfactl policy explain`.
+#[derive(Debug, Args)]
+pub struct PolicyExplainArgs {
+    /// The account logging in
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: String,
+
+    /// The PAM service (its file name under /etc/pam.d); `*` is not a service
+    #[arg(value_name = "SERVICE", value_parser = parse_login_service)]
+    pub service: String,
 }
 
 /// Arguments of `mfactl policy group`.
@@ -374,6 +389,17 @@ fn parse_service(s: &str) -> Result<String, String> {
              starting with '.'"
         ))
     }
+}
+
+/// A real PAM service name: what [`parse_service`] accepts, except `*`.
+fn parse_login_service(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Err(format!(
+            "must be 1 to {MAX_SERVICE_LEN} characters of A-Z a-z 0-9 - _ . @ +, not starting \
+             with '.' ('*' is not a service)"
+        ));
+    }
+    parse_service(s)
 }
 
 fn parse_secret(s: &str) -> Result<SecretArg, String> {

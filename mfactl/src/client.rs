@@ -6,7 +6,8 @@ use zbus::proxy::CacheProperties;
 use zbus::{Address, Connection};
 
 use mfa_proto::{
-    EnrollmentStart, ManageProxy, MfaError, ServicePolicy, TokenInfo, TotpEnrollOptions, WhoAmI,
+    EnrollmentStart, ManageProxy, MfaError, PolicyExplanation, ServicePolicy, TokenInfo,
+    TotpEnrollOptions, WhoAmI,
 };
 
 use crate::error::{CliError, from_zbus};
@@ -81,6 +82,8 @@ pub(crate) trait ManageApi {
     async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError>;
     /// `EnforcedGroups`.
     async fn enforced_groups(&self) -> Result<Vec<String>, MfaError>;
+    /// `Explain`.
+    async fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError>;
 }
 
 impl ManageApi for ManageProxy<'_> {
@@ -134,5 +137,9 @@ impl ManageApi for ManageProxy<'_> {
 
     async fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
         ManageProxy::enforced_groups(self).await
+    }
+
+    async fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError> {
+        ManageProxy::explain(self, user, service).await
     }
 }

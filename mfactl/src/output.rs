@@ -11,7 +11,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use mfa_core::policy::DEFAULT_MODE;
-use mfa_proto::{ServicePolicy, TokenInfo, WhoAmI};
+use mfa_proto::{PolicyExplanation, ServicePolicy, TokenInfo, WhoAmI};
 
 /// Column titles of `mfactl list`.
 pub const TABLE_HEADERS: [&str; 8] = [
@@ -150,6 +150,28 @@ pub fn enforced_groups_line(groups: &[String]) -> String {
     )
 }
 
+/// The `mfactl policy explain` text: the decision as a sentence, then one `  - ` line per
+/// reason.
+pub fn explanation_text(user: &str, service: &str, explanation: &PolicyExplanation) -> String {
+    let decision = match explanation.decision.as_str() {
+        "ask" => "a verification code is asked.".into(),
+        "deny-not-enrolled" => "denied: MFA is required and no token is enrolled.".into(),
+        "not-required" => "no second factor is needed (the module returns PAM_IGNORE).".into(),
+        other => one_line(other),
+    };
+    let mut out = format!(
+        "Login of {} on {}: {decision}\n",
+        one_line(user),
+        one_line(service)
+    );
+    for reason in &explanation.reasons {
+        out.push_str("  - ");
+        out.push_str(&one_line(reason));
+        out.push('\n');
+    }
+    out
+}
+
 /// A header line and one line per row, columns padded to fit and separated by two spaces.
 /// The cells must already be [`one_line`].
 fn table<const N: usize>(headers: &[String; N], rows: &[[String; N]]) -> String {
@@ -246,6 +268,19 @@ pub struct GroupReport<'a> {
     pub group: &'a str,
     /// Whether the group is now enforced.
     pub enforced: bool,
+}
+
+/// What `mfactl policy explain --json` prints.
+#[derive(Debug, Serialize)]
+pub struct ExplanationReport<'a> {
+    /// The account as given.
+    pub user: &'a str,
+    /// The service as given.
+    pub service: &'a str,
+    /// mfad's decision: `ask`, `deny-not-enrolled` or `not-required`.
+    pub decision: &'a str,
+    /// One line per rule consulted, in mfad's order.
+    pub reasons: &'a [String],
 }
 
 /// Writes `value` to `out` as one line of JSON. The text goes through a buffer that is wiped

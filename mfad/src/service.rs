@@ -6,8 +6,8 @@ use zbus::message::Header;
 use zbus::{Connection, interface};
 
 use mfa_proto::{
-    EnrollmentStart, LoginFacts, MfaError, ServicePolicy, TokenInfo, TotpEnrollOptions, WhoAmI,
-    WireStep,
+    EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, ServicePolicy, TokenInfo,
+    TotpEnrollOptions, WhoAmI, WireStep,
 };
 
 use crate::authz::Caller;
@@ -240,5 +240,17 @@ impl ManageService {
     ) -> Result<Vec<String>, MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
         logged(&self.0, &c, "EnforcedGroups", self.0.enforced_groups())
+    }
+
+    /// Explains the policy decision for a user and service.
+    async fn explain(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        service: &str,
+    ) -> Result<PolicyExplanation, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(&self.0, &c, "Explain", self.0.explain(&c, user, service))
     }
 }

@@ -162,12 +162,24 @@ fn given_a_non_root_caller_then_the_policy_cannot_be_changed() {
         out.stdout.contains("\"enforced_groups\":[\"daemon\"]"),
         "{out:?}"
     );
+    // Users may ask about themselves, not about others.
+    let out = env.mfactl_as("nobody", &["policy", "explain", "root", "sshd"]);
+    assert!(!out.success() && !out.timed_out, "{out:?}");
+    let out = env.mfactl_as("nobody", &["--json", "policy", "explain", "nobody", "sshd"]);
+    assert!(
+        out.success() && out.stdout.contains("\"decision\":\"not-required\""),
+        "{out:?}"
+    );
     let out = env.mfactl(&["policy", "service", "sshd", "sometimes"]);
     assert!(!out.success() && !out.timed_out, "{out:?}");
 }
 
 fn enforce(env: &TestEnv, group: &str, on: bool) -> Result<(), String> {
     manage(env, async |p| p.set_group_enforcement(group, on).await)
+}
+
+fn explain(env: &TestEnv, user: &str, service: &str) -> mfa_proto::PolicyExplanation {
+    manage(env, async |p| p.explain(user, service).await).expect("explain")
 }
 
 fn enforced(env: &TestEnv) -> Vec<String> {
@@ -191,6 +203,22 @@ fn given_an_enforced_group_then_its_members_need_mfa_on_every_service_not_off() 
     assert_eq!(enforced(&env), vec!["daemon".to_owned()]);
     let out = env.login_service("svc-opt", "daemon", &[]);
     out.assert_denied("svc-opt", "daemon", &mfa_tests::no_token_headline("daemon"));
+    // Explain says the same as the login did, and why.
+    let e = explain(&env, "daemon", "svc-opt");
+    assert_eq!(e.decision, "deny-not-enrolled", "{e:?}");
+    assert!(
+        e.reasons
+            .iter()
+            .any(|r| r.contains("member of enforced group daemon")),
+        "{e:?}"
+    );
+    assert_eq!(explain(&env, "sys", "svc-opt").decision, "not-required");
+    assert_eq!(explain(&env, "daemon", "svc-off").decision, "not-required");
+    assert_eq!(
+        explain(&env, "daemon", "svc-unruled").decision,
+        "deny-not-enrolled"
+    );
+    assert!(explain(&env, "daemon", "svc-unruled").reasons[0].contains("built-in default"));
     assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
     assert_eq!(
         env.login_service("svc-opt", "sys", &[]).result,
@@ -204,6 +232,7 @@ fn given_an_enforced_group_then_its_members_need_mfa_on_every_service_not_off() 
     );
     // A member with a token is asked, and only the code gets them in.
     let t = env.enroll_new("daemon");
+    assert_eq!(explain(&env, "daemon", "svc-opt").decision, "ask");
     let out = env.login_service("svc-opt", "daemon", &[&t.current_code()]);
     assert!(out.prompted(), "{out}");
     out.assert_success();

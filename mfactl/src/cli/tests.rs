@@ -362,3 +362,53 @@ fn policy_group_refuses_bad_actions_and_group_names() {
         ErrorKind::MissingRequiredArgument
     );
 }
+
+#[test]
+fn policy_explain_takes_a_user_and_a_service() {
+    match parse(&["policy", "explain", "alice", "sshd"])
+        .unwrap()
+        .command
+    {
+        Command::Policy(PolicyCommand::Explain(PolicyExplainArgs { user, service })) => {
+            assert_eq!(user, "alice");
+            assert_eq!(service, "sshd");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        parse(&[
+            "policy",
+            "explain",
+            "First.Last@example.com",
+            "systemd-user@1+x_y.z"
+        ])
+        .is_ok()
+    );
+    assert!(parse(&["--json", "policy", "explain", "alice", "login"]).is_ok());
+}
+
+#[test]
+fn policy_explain_refuses_star_bad_services_and_bad_users() {
+    for args in [
+        &["policy", "explain", "alice", "*"][..],
+        &["policy", "explain", "alice", ""][..],
+        &["policy", "explain", "alice", "../sshd"][..],
+        &["policy", "explain", "alice", "ssh*"][..],
+        &["policy", "explain", "", "sshd"][..],
+        &["policy", "explain", "al ice", "sshd"][..],
+        &["policy", "explain", "a/b", "sshd"][..],
+        &["policy", "explain", "al\u{1b}[2Jice", "sshd"][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    let msg = parse(&["policy", "explain", "alice", "*"])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("'*' is not a service"), "{msg}");
+    assert_eq!(
+        error_kind(&["policy", "explain", "alice"]),
+        ErrorKind::MissingRequiredArgument
+    );
+}

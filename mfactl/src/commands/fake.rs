@@ -7,7 +7,10 @@ use std::io;
 use clap::Parser;
 use zeroize::Zeroizing;
 
-use mfa_proto::{EnrollmentStart, MfaError, ServicePolicy, TokenInfo, TotpEnrollOptions, WhoAmI};
+use mfa_proto::{
+    EnrollmentStart, MfaError, PolicyExplanation, ServicePolicy, TokenInfo, TotpEnrollOptions,
+    WhoAmI,
+};
 
 use super::{Ctx, Job};
 use crate::cli::Cli;
@@ -28,6 +31,8 @@ pub(crate) struct FakeDaemon {
     pub policies: Vec<ServicePolicy>,
     /// What `EnforcedGroups` returns.
     pub groups: Vec<String>,
+    /// What `Explain` returns.
+    pub explanation: PolicyExplanation,
     /// Returned by every call except `WhoAmI` and `CancelEnrollment` when set.
     pub refusal: Option<MfaError>,
     /// Returned by `ConfirmTotpEnrollment` when set (after the code check would have run).
@@ -50,6 +55,7 @@ impl Default for FakeDaemon {
             tokens: Vec::new(),
             policies: Vec::new(),
             groups: Vec::new(),
+            explanation: PolicyExplanation::default(),
             refusal: None,
             confirm_error: None,
             calls: RefCell::default(),
@@ -160,6 +166,11 @@ impl ManageApi for FakeDaemon {
     async fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
         self.record("Groups".into())?;
         Ok(self.groups.clone())
+    }
+
+    async fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError> {
+        self.record(format!("Explain {user} {service}"))?;
+        Ok(self.explanation.clone())
     }
 }
 

@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use crate::cli::{
-    Command, EnrollCommand, ListArgs, PolicyCommand, PolicyGroupArgs, PolicyServiceArgs,
-    RemoveArgs, UnlockArgs,
+    Command, EnrollCommand, ListArgs, PolicyCommand, PolicyExplainArgs, PolicyGroupArgs,
+    PolicyServiceArgs, RemoveArgs, UnlockArgs,
 };
 use crate::client::ManageApi;
 use crate::error::CliError;
@@ -51,6 +51,8 @@ pub(crate) enum Job {
     PolicyGroup(PolicyGroupArgs),
     /// `policy show`.
     PolicyShow,
+    /// `policy explain`.
+    PolicyExplain(PolicyExplainArgs),
     /// `whoami`.
     WhoAmI,
 }
@@ -68,6 +70,7 @@ impl Job {
             Command::Policy(PolicyCommand::Service(args)) => Job::PolicyService(args),
             Command::Policy(PolicyCommand::Group(args)) => Job::PolicyGroup(args),
             Command::Policy(PolicyCommand::Show) => Job::PolicyShow,
+            Command::Policy(PolicyCommand::Explain(args)) => Job::PolicyExplain(args),
             Command::WhoAmI => Job::WhoAmI,
         })
     }
@@ -86,6 +89,7 @@ impl Job {
             Job::PolicyService(args) => policy::run_service(api, args, ctx).await,
             Job::PolicyGroup(args) => policy::run_group(api, args, ctx).await,
             Job::PolicyShow => policy::run_show(api, ctx).await,
+            Job::PolicyExplain(args) => policy::run_explain(api, args, ctx).await,
             Job::WhoAmI => whoami::run(api, ctx).await,
         }
     }

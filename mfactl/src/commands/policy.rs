@@ -1,14 +1,15 @@
-//! `mfactl policy service SERVICE MODE`, `mfactl policy group GROUP ACTION` and `mfactl policy
-//! show`: which PAM services ask for a second factor, and which groups' members must use one.
-//! Changing a rule is for administrators only; mfad decides.
+//! `mfactl policy service SERVICE MODE`, `mfactl policy group GROUP ACTION`, `mfactl policy
+//! show` and `mfactl policy explain USER SERVICE`: which PAM services ask for a second factor,
+//! and which groups' members must use one. Changing a rule is for administrators only; mfad
+//! decides.
 
 use super::Ctx;
-use crate::cli::{PolicyGroupArgs, PolicyMode, PolicyServiceArgs};
+use crate::cli::{PolicyExplainArgs, PolicyGroupArgs, PolicyMode, PolicyServiceArgs};
 use crate::client::ManageApi;
 use crate::error::CliError;
 use crate::output::{
-    GroupReport, PolicyList, PolicyReport, emit, emit_json, enforced_groups_line, one_line,
-    policy_table,
+    ExplanationReport, GroupReport, PolicyList, PolicyReport, emit, emit_json,
+    enforced_groups_line, explanation_text, one_line, policy_table,
 };
 
 /// Sets (or, with `unset`, removes) the rule for `SERVICE`.
@@ -81,6 +82,30 @@ pub(crate) async fn run_show(api: &impl ManageApi, ctx: &mut Ctx<'_>) -> Result<
     } else {
         let mut text = policy_table(&policies);
         text.push_str(&enforced_groups_line(&groups));
+        emit(ctx.out, &text)?;
+    }
+    Ok(())
+}
+
+/// Shows what pam_mfa would decide for `USER` logging in to `SERVICE`, and why.
+pub(crate) async fn run_explain(
+    api: &impl ManageApi,
+    args: PolicyExplainArgs,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), CliError> {
+    let explanation = api.explain(&args.user, &args.service).await?;
+    if ctx.json {
+        emit_json(
+            ctx.out,
+            &ExplanationReport {
+                user: &args.user,
+                service: &args.service,
+                decision: &explanation.decision,
+                reasons: &explanation.reasons,
+            },
+        )?;
+    } else {
+        let text = explanation_text(&args.user, &args.service, &explanation);
         emit(ctx.out, &text)?;
     }
     Ok(())

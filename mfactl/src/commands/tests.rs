@@ -1,6 +1,6 @@
 //! The small commands against the fake daemon (enrollment has its own tests).
 
-use mfa_proto::{MfaError, ServicePolicy};
+use mfa_proto::{MfaError, PolicyExplanation, ServicePolicy};
 
 use super::fake::{FakeDaemon, ScriptedPrompter, run, token};
 
@@ -152,6 +152,8 @@ fn refusals_exit_one_with_the_daemons_message_and_print_nothing() {
         &["policy", "show", "--json"][..],
         &["policy", "group", "wheel", "enforce"][..],
         &["policy", "group", "wheel", "unenforce", "--json"][..],
+        &["policy", "explain", "bob", "sshd"][..],
+        &["policy", "explain", "bob", "sshd", "--json"][..],
     ] {
         let out = run(&daemon, args, &mut ScriptedPrompter::pipe(&[]), None);
         let err = out.result.unwrap_err();
@@ -321,5 +323,50 @@ fn policy_group_enforces_or_stops_enforcing() {
             "SetGroup admins@example.com true",
             "SetGroup admins@example.com false",
         ])
+    );
+}
+
+#[test]
+fn policy_explain_prints_the_decision_and_reasons_or_json() {
+    let daemon = FakeDaemon {
+        explanation: PolicyExplanation {
+            decision: "ask".into(),
+            reasons: strings(&["rule sshd: optional", "bob has 1 token"]),
+        },
+        ..FakeDaemon::default()
+    };
+    let out = run(
+        &daemon,
+        &["policy", "explain", "bob", "sshd"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(
+        out.stdout,
+        "Login of bob on sshd: a verification code is asked.\n\
+         \x20 - rule sshd: optional\n\
+         \x20 - bob has 1 token\n"
+    );
+    let out = run(
+        &daemon,
+        &["--json", "policy", "explain", "bob", "login"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "user": "bob",
+            "service": "login",
+            "decision": "ask",
+            "reasons": ["rule sshd: optional", "bob has 1 token"],
+        })
+    );
+    assert_eq!(
+        daemon.calls(),
+        strings(&["Explain bob sshd", "Explain bob login"])
     );
 }

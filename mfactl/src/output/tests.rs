@@ -262,3 +262,74 @@ fn json_policy_group() {
         assert_eq!(out, want);
     }
 }
+
+fn explanation(decision: &str, reasons: &[&str]) -> PolicyExplanation {
+    PolicyExplanation {
+        decision: decision.into(),
+        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+#[test]
+fn each_decision_is_explained_in_words_then_the_reasons() {
+    for (decision, phrase) in [
+        ("ask", "a verification code is asked."),
+        (
+            "deny-not-enrolled",
+            "denied: MFA is required and no token is enrolled.",
+        ),
+        (
+            "not-required",
+            "no second factor is needed (the module returns PAM_IGNORE).",
+        ),
+        ("something-new", "something-new"),
+    ] {
+        assert_eq!(
+            explanation_text(
+                "alice",
+                "sshd",
+                &explanation(decision, &["rule sshd: required", "alice has 1 token"])
+            ),
+            format!(
+                "Login of alice on sshd: {phrase}\n  - rule sshd: required\n  - alice has 1 token\n"
+            )
+        );
+    }
+    assert_eq!(
+        explanation_text("alice", "sshd", &explanation("ask", &[])),
+        "Login of alice on sshd: a verification code is asked.\n"
+    );
+}
+
+#[test]
+fn hostile_reasons_and_decisions_cannot_escape_their_line() {
+    let text = explanation_text(
+        "alice",
+        "sshd",
+        &explanation("a\u{1b}[2J\nb", &["x\u{1b}[2J\ny\u{202e}z"]),
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(!text.contains('\u{1b}'));
+    assert!(!text.contains('\u{202e}'));
+    assert!(text.contains("  - x\\u{1b}[2J\\ny\\u{202e}z\n"), "{text}");
+}
+
+#[test]
+fn json_policy_explain() {
+    let mut out = Vec::new();
+    let reasons = ["rule sshd: required".to_owned()];
+    emit_json(
+        &mut out,
+        &ExplanationReport {
+            user: "alice",
+            service: "sshd",
+            decision: "deny-not-enrolled",
+            reasons: &reasons,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"user\":\"alice\",\"service\":\"sshd\",\"decision\":\"deny-not-enrolled\",\"reasons\":[\"rule sshd: required\"]}\n"
+    );
+}

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use mfa_core::code::parse_code;
-use mfa_core::policy::{DEFAULT_MODE, Requirement, requirement};
+use mfa_core::policy::Requirement;
 use mfa_core::ratelimit::Gate;
 use mfa_core::username::loggable;
 use mfa_proto::message::access_denied;
@@ -151,25 +151,12 @@ impl Daemon {
             }
         };
         let user_exists = account.is_some();
-        let (rule, mode) = match self.store.service_mode(service) {
+        let d = match self.decide(account.as_ref(), user, service) {
             Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
-            Ok(Some(found)) => found,
-            Ok(None) => ("built-in default".to_owned(), DEFAULT_MODE),
+            Ok(d) => d,
         };
-        let tokens = if user_exists {
-            match self.store.count_tokens(user) {
-                Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
-                Ok(n) => n,
-            }
-        } else {
-            0
-        };
-        let enforcing_group = match (&account, self.store.enforced_groups()) {
-            (_, Err(e)) => return Ok(self.unavailable(user, service, &e.to_string())),
-            (Some(a), Ok(groups)) => groups.into_iter().find(|g| users::in_group(a, g)),
-            (None, Ok(_)) => None,
-        };
-        if requirement(mode, tokens > 0, enforcing_group.is_some()) == Requirement::NotRequired {
+        let (mode, rule, tokens, enforcing_group) = (d.mode, &d.rule, d.tokens, &d.enforcing_group);
+        if d.requirement == Requirement::NotRequired {
             let why = format!("service {service} is {mode} (rule {rule})");
             self.audit_login(
                 Level::Info,
@@ -181,7 +168,7 @@ impl Daemon {
             return Ok(Step::new(StepKind::NotRequired { reason: why }));
         }
         if user_exists && tokens == 0 {
-            let why = match &enforcing_group {
+            let why = match enforcing_group {
                 Some(g) => format!("reason=not-enrolled enforced_group={g:?}"),
                 None => format!("reason=not-enrolled mode={mode} rule={rule:?}"),
             };

@@ -8,7 +8,8 @@ use mfa_core::code::parse_code;
 use mfa_core::totp::{NEW_SECRET_BYTES, TotpKey, TotpParams, Verification};
 use mfa_core::username::loggable;
 use mfa_proto::{
-    EnrollmentStart, MfaError, ServicePolicy, TokenInfo, TotpAlgorithm, TotpEnrollOptions, WhoAmI,
+    EnrollmentStart, MfaError, PolicyExplanation, ServicePolicy, TokenInfo, TotpAlgorithm,
+    TotpEnrollOptions, WhoAmI,
 };
 
 use super::{Daemon, authorized_account, target_user};
@@ -368,5 +369,29 @@ impl Daemon {
     /// The enforced groups.
     pub fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
         Ok(self.store.enforced_groups()?)
+    }
+
+    /// Explains what a login of `user` on `service` would need (admins, or users about
+    /// themselves). Changes nothing.
+    pub fn explain(
+        &self,
+        caller: &Caller,
+        user: &str,
+        service: &str,
+    ) -> Result<PolicyExplanation, MfaError> {
+        mfa_core::username::check_user_name(user)
+            .map_err(|e| MfaError::InvalidUser(e.to_string()))?;
+        caller.may_act_on(user)?;
+        super::check_service(service)?;
+        let account = match crate::users::lookup(user) {
+            Ok(a) => Some(a),
+            Err(crate::users::LookupError::Unknown) => None,
+            Err(e) => return Err(super::lookup_error(user, e)),
+        };
+        let d = self.decide(account.as_ref(), user, service)?;
+        Ok(PolicyExplanation {
+            decision: d.code().to_owned(),
+            reasons: d.reasons(user, service),
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! The daemon's logic, independent of the bus: every method takes an identified
 //! [`Caller`] and plain arguments, so it is unit-tested without a bus.
 
+mod decide;
 mod login;
 mod manage;
 
