@@ -23,7 +23,7 @@ pub use limits::*;
 pub use login::{DenyReason, LoginFacts, LoginProxy, Step, StepKind, WireStep};
 pub use manage::{
     EnrollmentStart, ManageProxy, PolicyExplanation, ServicePolicy, TokenInfo, TotpAlgorithm,
-    TotpEnrollOptions, WhoAmI,
+    TotpEnrollOptions, UserStatus, WhoAmI,
 };
 
 /// Well-known bus name owned by `mfad`. Only root may own it (see contrib/dbus).

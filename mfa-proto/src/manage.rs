@@ -163,6 +163,27 @@ pub trait Manage {
     /// What a login of `user` on `service` would need, and which rules decided (root, the
     /// admin group, or the user about themselves). Changes nothing.
     fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError>;
+    /// Renames one of `user`'s tokens (by id or name) to `new_name`.
+    fn rename_token(&self, user: &str, token: &str, new_name: &str) -> Result<TokenInfo, MfaError>;
+    /// A user's tokens, failure state, and what each service with a rule would need.
+    fn status(&self, user: &str) -> Result<UserStatus, MfaError>;
+}
+
+/// The answer of `Status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct UserStatus {
+    /// The user.
+    pub user: String,
+    /// Their tokens (never secrets).
+    pub tokens: Vec<TokenInfo>,
+    /// Consecutive failed attempts.
+    pub failures: u32,
+    /// Unix time until which codes are refused (0: not throttled).
+    pub locked_until: i64,
+    /// Whether only an admin unlock reopens the account.
+    pub locked_out: bool,
+    /// For each service with a rule (and `*`), the `Explain` decision code.
+    pub services: Vec<ServicePolicy>,
 }
 
 /// The answer of `Explain`.

@@ -51,6 +51,10 @@ pub enum Command {
     List(ListArgs),
     /// Remove one of a user's tokens
     Remove(RemoveArgs),
+    /// Give one of a user's tokens a new name
+    Rename(RenameArgs),
+    /// Show a user's tokens, failure count, lock state and what each service asks of them
+    Status(StatusArgs),
     /// Clear a user's failure counter and back-off (administrators only)
     Unlock(UnlockArgs),
     /// Show or change which PAM services and groups must use a second factor
@@ -230,6 +234,30 @@ pub struct RemoveArgs {
     /// The token's id or name, as `mfactl list` shows it
     #[arg(value_name = "TOKEN", value_parser = parse_token)]
     pub token: String,
+}
+
+/// Arguments of `mfactl rename`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The owner of the token
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: String,
+
+    /// The token's id or name, as `mfactl list` shows it
+    #[arg(value_name = "TOKEN", value_parser = parse_token)]
+    pub token: String,
+
+    /// The token's new name, unique per user
+    #[arg(value_name = "NEW_NAME", value_parser = parse_name)]
+    pub new_name: String,
+}
+
+/// Arguments of `mfactl status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Whose status to show [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
 }
 
 /// Arguments of `mfactl unlock`.

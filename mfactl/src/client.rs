@@ -7,7 +7,7 @@ use zbus::{Address, Connection};
 
 use mfa_proto::{
     EnrollmentStart, ManageProxy, MfaError, PolicyExplanation, ServicePolicy, TokenInfo,
-    TotpEnrollOptions, WhoAmI,
+    TotpEnrollOptions, UserStatus, WhoAmI,
 };
 
 use crate::error::{CliError, from_zbus};
@@ -72,6 +72,15 @@ pub(crate) trait ManageApi {
     async fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError>;
     /// `RemoveToken`.
     async fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError>;
+    /// `RenameToken`.
+    async fn rename_token(
+        &self,
+        user: &str,
+        token: &str,
+        new_name: &str,
+    ) -> Result<TokenInfo, MfaError>;
+    /// `Status`.
+    async fn status(&self, user: &str) -> Result<UserStatus, MfaError>;
     /// `ResetFailures`.
     async fn reset_failures(&self, user: &str) -> Result<(), MfaError>;
     /// `SetServicePolicy`.
@@ -117,6 +126,19 @@ impl ManageApi for ManageProxy<'_> {
 
     async fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError> {
         ManageProxy::remove_token(self, user, token).await
+    }
+
+    async fn rename_token(
+        &self,
+        user: &str,
+        token: &str,
+        new_name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        ManageProxy::rename_token(self, user, token, new_name).await
+    }
+
+    async fn status(&self, user: &str) -> Result<UserStatus, MfaError> {
+        ManageProxy::status(self, user).await
     }
 
     async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use mfa_core::policy::DEFAULT_MODE;
-use mfa_proto::{PolicyExplanation, ServicePolicy, TokenInfo, WhoAmI};
+use mfa_proto::{PolicyExplanation, ServicePolicy, TokenInfo, UserStatus, WhoAmI};
 
 /// Column titles of `mfactl list`.
 pub const TABLE_HEADERS: [&str; 8] = [
@@ -168,6 +168,45 @@ pub fn explanation_text(user: &str, service: &str, explanation: &PolicyExplanati
         out.push_str("  - ");
         out.push_str(&one_line(reason));
         out.push('\n');
+    }
+    out
+}
+
+/// The `mfactl status` text at Unix time `now`: the user, the token table, the failure and
+/// lock state, then what each service with a rule would do.
+pub fn status_text(status: &UserStatus, now: i64) -> String {
+    let user = one_line(&status.user);
+    let mut out = format!("User: {user}\n");
+    if status.tokens.is_empty() {
+        out.push_str("No tokens are enrolled.\n");
+    } else {
+        out.push_str(&token_table(&status.tokens));
+    }
+    out.push_str(&format!("Failed attempts: {}\n", status.failures));
+    if status.locked_out {
+        out.push_str(&format!(
+            "Locked: yes, until an administrator runs mfactl unlock {user}\n"
+        ));
+    } else if status.locked_until > now {
+        out.push_str(&format!(
+            "Throttled until {} UTC\n",
+            utc(status.locked_until)
+        ));
+    } else {
+        out.push_str("Locked: no\n");
+    }
+    out.push_str("Services:\n");
+    if status.services.is_empty() {
+        out.push_str("  (no service rules; every service requires MFA)\n");
+    }
+    for rule in &status.services {
+        let phrase = match rule.mode.as_str() {
+            "ask" => "code asked".into(),
+            "deny-not-enrolled" => "denied (no token)".into(),
+            "not-required" => "not asked".into(),
+            other => one_line(other),
+        };
+        out.push_str(&format!("  {}: {phrase}\n", one_line(&rule.service)));
     }
     out
 }

@@ -7,7 +7,7 @@ use zbus::{Connection, interface};
 
 use mfa_proto::{
     EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, ServicePolicy, TokenInfo,
-    TotpEnrollOptions, WhoAmI, WireStep,
+    TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 use crate::authz::Caller;
@@ -252,5 +252,34 @@ impl ManageService {
     ) -> Result<PolicyExplanation, MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
         logged(&self.0, &c, "Explain", self.0.explain(&c, user, service))
+    }
+
+    /// Renames a token.
+    async fn rename_token(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        token: &str,
+        new_name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "RenameToken",
+            self.0.rename_token(&c, user, token, new_name),
+        )
+    }
+
+    /// A user's status.
+    async fn status(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+    ) -> Result<UserStatus, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(&self.0, &c, "Status", self.0.status(&c, user))
     }
 }

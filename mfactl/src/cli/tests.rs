@@ -206,6 +206,71 @@ fn remove_needs_both_user_and_token() {
 }
 
 #[test]
+fn rename_needs_user_token_and_new_name() {
+    match parse(&["rename", "alice", "2", "work-phone"])
+        .unwrap()
+        .command
+    {
+        Command::Rename(RenameArgs {
+            user,
+            token,
+            new_name,
+        }) => {
+            assert_eq!(
+                (user.as_str(), token.as_str(), new_name.as_str()),
+                ("alice", "2", "work-phone")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error_kind(&["rename", "alice", "2"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(error_kind(&["rename"]), ErrorKind::MissingRequiredArgument);
+    assert_eq!(
+        error_kind(&["rename", "a", "b", "c", "d"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(
+        error_kind(&["rename", "-rf", "2", "x"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(
+        error_kind(&["rename", "Bad User", "2", "x"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        error_kind(&["rename", "alice", "2", ""]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        error_kind(&["rename", "alice", "2", "a\u{1b}b"]),
+        ErrorKind::ValueValidation
+    );
+}
+
+#[test]
+fn status_defaults_to_the_caller() {
+    match parse(&["status"]).unwrap().command {
+        Command::Status(StatusArgs { user }) => assert_eq!(user, None),
+        other => panic!("{other:?}"),
+    }
+    match parse(&["status", "bob"]).unwrap().command {
+        Command::Status(StatusArgs { user }) => assert_eq!(user.as_deref(), Some("bob")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error_kind(&["status", "Bad User"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        error_kind(&["status", "bob", "carol"]),
+        ErrorKind::UnknownArgument
+    );
+}
+
+#[test]
 fn unlock_needs_a_user() {
     match parse(&["unlock", "alice"]).unwrap().command {
         Command::Unlock(UnlockArgs { user }) => assert_eq!(user, "alice"),

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use mfa_proto::{
     EnrollmentStart, MfaError, PolicyExplanation, ServicePolicy, TokenInfo, TotpEnrollOptions,
-    WhoAmI,
+    UserStatus, WhoAmI,
 };
 
 use super::{Ctx, Job};
@@ -33,6 +33,8 @@ pub(crate) struct FakeDaemon {
     pub groups: Vec<String>,
     /// What `Explain` returns.
     pub explanation: PolicyExplanation,
+    /// What `Status` returns (its `user` is replaced by the user asked about).
+    pub status: UserStatus,
     /// Returned by every call except `WhoAmI` and `CancelEnrollment` when set.
     pub refusal: Option<MfaError>,
     /// Returned by `ConfirmTotpEnrollment` when set (after the code check would have run).
@@ -56,6 +58,7 @@ impl Default for FakeDaemon {
             policies: Vec::new(),
             groups: Vec::new(),
             explanation: PolicyExplanation::default(),
+            status: UserStatus::default(),
             refusal: None,
             confirm_error: None,
             calls: RefCell::default(),
@@ -144,6 +147,24 @@ impl ManageApi for FakeDaemon {
 
     async fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError> {
         self.record(format!("Remove {user} {token}"))
+    }
+
+    async fn rename_token(
+        &self,
+        user: &str,
+        which: &str,
+        new_name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        self.record(format!("Rename {user} {which} {new_name}"))?;
+        Ok(token("2", user, new_name))
+    }
+
+    async fn status(&self, user: &str) -> Result<UserStatus, MfaError> {
+        self.record(format!("Status {user}"))?;
+        Ok(UserStatus {
+            user: user.to_owned(),
+            ..self.status.clone()
+        })
     }
 
     async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use crate::cli::{
     Command, EnrollCommand, ListArgs, PolicyCommand, PolicyExplainArgs, PolicyGroupArgs,
-    PolicyServiceArgs, RemoveArgs, UnlockArgs,
+    PolicyServiceArgs, RemoveArgs, RenameArgs, StatusArgs, UnlockArgs,
 };
 use crate::client::ManageApi;
 use crate::error::CliError;
@@ -17,6 +17,8 @@ pub(crate) mod enroll;
 mod list;
 mod policy;
 mod remove;
+mod rename;
+mod status;
 mod unlock;
 mod whoami;
 
@@ -43,6 +45,10 @@ pub(crate) enum Job {
     List(ListArgs),
     /// `remove`.
     Remove(RemoveArgs),
+    /// `rename`.
+    Rename(RenameArgs),
+    /// `status`.
+    Status(StatusArgs),
     /// `unlock`.
     Unlock(UnlockArgs),
     /// `policy service`.
@@ -66,6 +72,8 @@ impl Job {
             }
             Command::List(args) => Job::List(args),
             Command::Remove(args) => Job::Remove(args),
+            Command::Rename(args) => Job::Rename(args),
+            Command::Status(args) => Job::Status(args),
             Command::Unlock(args) => Job::Unlock(args),
             Command::Policy(PolicyCommand::Service(args)) => Job::PolicyService(args),
             Command::Policy(PolicyCommand::Group(args)) => Job::PolicyGroup(args),
@@ -85,6 +93,8 @@ impl Job {
             Job::EnrollTotp(plan) => enroll::run(api, plan, ctx).await,
             Job::List(args) => list::run(api, args, ctx).await,
             Job::Remove(args) => remove::run(api, args, ctx).await,
+            Job::Rename(args) => rename::run(api, args, ctx).await,
+            Job::Status(args) => status::run(api, args, ctx).await,
             Job::Unlock(args) => unlock::run(api, args, ctx).await,
             Job::PolicyService(args) => policy::run_service(api, args, ctx).await,
             Job::PolicyGroup(args) => policy::run_group(api, args, ctx).await,

@@ -1,6 +1,6 @@
 //! The small commands against the fake daemon (enrollment has its own tests).
 
-use mfa_proto::{MfaError, PolicyExplanation, ServicePolicy};
+use mfa_proto::{MfaError, PolicyExplanation, ServicePolicy, UserStatus};
 
 use super::fake::{FakeDaemon, ScriptedPrompter, run, token};
 
@@ -145,6 +145,10 @@ fn refusals_exit_one_with_the_daemons_message_and_print_nothing() {
     for args in [
         &["unlock", "bob"][..],
         &["remove", "bob", "1"][..],
+        &["rename", "bob", "1", "phone"][..],
+        &["rename", "bob", "1", "phone", "--json"][..],
+        &["status", "bob"][..],
+        &["status", "--json"][..],
         &["list", "bob", "--json"][..],
         &["policy", "service", "sshd", "off"][..],
         &["policy", "service", "*", "unset", "--json"][..],
@@ -369,4 +373,101 @@ fn policy_explain_prints_the_decision_and_reasons_or_json() {
         daemon.calls(),
         strings(&["Explain bob sshd", "Explain bob login"])
     );
+}
+
+#[test]
+fn rename_passes_user_token_and_name_through() {
+    let daemon = FakeDaemon::default();
+    let out = run(
+        &daemon,
+        &["rename", "alice", "2", "work-phone"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["Rename alice 2 work-phone"]));
+    assert_eq!(out.stdout, "Token 2 renamed to work-phone for alice.\n");
+    let out = run(
+        &daemon,
+        &["rename", "--json", "alice", "totp", "phone"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["name"], "phone");
+    assert_eq!(v["id"], "2");
+}
+
+#[test]
+fn status_without_a_user_shows_the_callers_status() {
+    let daemon = FakeDaemon {
+        status: UserStatus {
+            tokens: vec![token("1", "alice", "totp")],
+            failures: 2,
+            services: vec![ServicePolicy {
+                service: "sshd".into(),
+                mode: "ask".into(),
+            }],
+            ..UserStatus::default()
+        },
+        ..FakeDaemon::default()
+    };
+    let out = run(&daemon, &["status"], &mut ScriptedPrompter::pipe(&[]), None);
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["WhoAmI", "Status alice"]));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "User: alice");
+    assert!(lines[1].starts_with("ID  NAME"), "{}", lines[1]);
+    assert!(lines[2].starts_with("1   totp  totp  SHA1"), "{}", lines[2]);
+    assert_eq!(
+        &lines[3..],
+        [
+            "Failed attempts: 2",
+            "Locked: no",
+            "Services:",
+            "  sshd: code asked"
+        ]
+    );
+}
+
+#[test]
+fn status_with_a_user_asks_for_that_user_only_and_prints_json() {
+    let daemon = FakeDaemon {
+        status: UserStatus {
+            failures: 9,
+            locked_out: true,
+            ..UserStatus::default()
+        },
+        ..FakeDaemon::default()
+    };
+    let out = run(
+        &daemon,
+        &["status", "bob"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    assert_eq!(daemon.calls(), strings(&["Status bob"]));
+    assert_eq!(
+        out.stdout,
+        "User: bob\nNo tokens are enrolled.\nFailed attempts: 9\nLocked: yes, until an \
+         administrator runs mfactl unlock bob\nServices:\n  (no service rules; every service \
+         requires MFA)\n"
+    );
+    let out = run(
+        &daemon,
+        &["status", "bob", "--json"],
+        &mut ScriptedPrompter::pipe(&[]),
+        None,
+    );
+    out.result.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["user"], "bob");
+    assert_eq!(v["failures"], 9);
+    assert_eq!(v["locked_out"], true);
+    assert_eq!(v["locked_until"], 0);
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 0);
+    assert_eq!(v["services"].as_array().unwrap().len(), 0);
 }

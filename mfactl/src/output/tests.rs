@@ -333,3 +333,102 @@ fn json_policy_explain() {
         "{\"user\":\"alice\",\"service\":\"sshd\",\"decision\":\"deny-not-enrolled\",\"reasons\":[\"rule sshd: required\"]}\n"
     );
 }
+
+fn status(tokens: Vec<TokenInfo>, locked_until: i64, locked_out: bool) -> UserStatus {
+    UserStatus {
+        user: "alice".into(),
+        tokens,
+        failures: 3,
+        locked_until,
+        locked_out,
+        services: vec![
+            rule("*", "not-required"),
+            rule("sshd", "ask"),
+            rule("sudo", "deny-not-enrolled"),
+            rule("odd", "something-new"),
+        ],
+    }
+}
+
+const NOW: i64 = 1_700_000_000;
+const SERVICES: &str = "Services:\n  *: not asked\n  sshd: code asked\n  sudo: denied (no token)\n  odd: something-new\n";
+
+#[test]
+fn status_text_without_tokens_and_not_locked() {
+    assert_eq!(
+        status_text(&status(vec![], 0, false), NOW),
+        format!("User: alice\nNo tokens are enrolled.\nFailed attempts: 3\nLocked: no\n{SERVICES}")
+    );
+    // A back-off that has already run out is not shown.
+    assert_eq!(
+        status_text(&status(vec![], NOW, false), NOW),
+        format!("User: alice\nNo tokens are enrolled.\nFailed attempts: 3\nLocked: no\n{SERVICES}")
+    );
+}
+
+#[test]
+fn status_text_with_tokens_shows_the_list_table() {
+    let tokens = vec![
+        token("1", "totp", 0),
+        token("2", "work-phone", 1_700_000_100),
+    ];
+    assert_eq!(
+        status_text(&status(tokens.clone(), 0, false), NOW),
+        format!(
+            "User: alice\n{}Failed attempts: 3\nLocked: no\n{SERVICES}",
+            token_table(&tokens)
+        )
+    );
+}
+
+#[test]
+fn status_text_throttled_or_locked_out() {
+    let text = status_text(&status(vec![], NOW + 60, false), NOW);
+    assert!(
+        text.contains("\nThrottled until 2023-11-14 22:14:20 UTC\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Locked"), "{text}");
+    // A lock-out wins over a running back-off.
+    let text = status_text(&status(vec![], NOW + 60, true), NOW);
+    assert!(
+        text.contains("\nLocked: yes, until an administrator runs mfactl unlock alice\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Throttled"), "{text}");
+}
+
+#[test]
+fn status_text_without_rules_and_hostile_names() {
+    let mut s = status(vec![], 0, false);
+    s.services.clear();
+    assert!(
+        status_text(&s, NOW)
+            .ends_with("Services:\n  (no service rules; every service requires MFA)\n")
+    );
+    s.user = "a\u{1b}[2J\nb".into();
+    s.services = vec![rule("x\ny", "ask\u{202e}")];
+    let text = status_text(&s, NOW);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
+    assert!(text.starts_with("User: a\\u{1b}[2J\\nb\n"), "{text}");
+    assert!(text.ends_with("  x\\ny: ask\\u{202e}\n"), "{text}");
+}
+
+#[test]
+fn json_status_is_the_user_status() {
+    let mut out = Vec::new();
+    let mut s = status(vec![token("1", "totp", 0)], NOW + 60, false);
+    s.services.truncate(1);
+    emit_json(&mut out, &s).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["tokens"][0]["name"], "totp");
+    assert_eq!(v["failures"], 3);
+    assert_eq!(v["locked_until"], NOW + 60);
+    assert_eq!(v["locked_out"], false);
+    assert_eq!(v["services"][0]["service"], "*");
+    assert_eq!(v["services"][0]["mode"], "not-required");
+}

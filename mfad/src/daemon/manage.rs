@@ -9,7 +9,7 @@ use mfa_core::totp::{NEW_SECRET_BYTES, TotpKey, TotpParams, Verification};
 use mfa_core::username::loggable;
 use mfa_proto::{
     EnrollmentStart, MfaError, PolicyExplanation, ServicePolicy, TokenInfo, TotpAlgorithm,
-    TotpEnrollOptions, WhoAmI,
+    TotpEnrollOptions, UserStatus, WhoAmI,
 };
 
 use super::{Daemon, authorized_account, target_user};
@@ -392,6 +392,72 @@ impl Daemon {
         Ok(PolicyExplanation {
             decision: d.code().to_owned(),
             reasons: d.reasons(user, service),
+        })
+    }
+
+    /// Renames one of a user's tokens.
+    pub fn rename_token(
+        &self,
+        caller: &Caller,
+        user: &str,
+        token: &str,
+        new_name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        check_token_name(new_name)?;
+        if token.is_empty() || token.len() > 256 {
+            return Err(MfaError::InvalidArgument(
+                "token must be an id or a name of 1 to 256 bytes".into(),
+            ));
+        }
+        match self.store.rename_token(&account.name, token, new_name) {
+            Ok(Some(info)) => {
+                self.audit_admin(
+                    caller,
+                    "rename",
+                    &account.name,
+                    &format!("token={} name={new_name:?}", info.id),
+                );
+                Ok(info)
+            }
+            Ok(None) => Err(MfaError::UnknownToken(format!(
+                "{} has no token with id or name {:?}",
+                account.name,
+                loggable(token)
+            ))),
+            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(MfaError::AlreadyExists(format!(
+                    "{} already has a token named {new_name:?}",
+                    account.name
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A user's tokens, failure state and what each service with a rule would need.
+    pub fn status(&self, caller: &Caller, user: &str) -> Result<UserStatus, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        let state = self.store.failure_state(&account.name)?;
+        let mut services = Vec::new();
+        for (service, _) in self.store.service_modes()? {
+            let d = self.decide(Some(&account), &account.name, &service)?;
+            services.push(mfa_proto::ServicePolicy {
+                service,
+                mode: d.code().to_owned(),
+            });
+        }
+        Ok(UserStatus {
+            user: account.name.clone(),
+            tokens: self.store.list_tokens(&account.name)?,
+            failures: state.consecutive,
+            locked_until: state.locked_until.min(i64::MAX as u64) as i64,
+            locked_out: state.consecutive >= self.limits.lockout_after,
+            services,
         })
     }
 }

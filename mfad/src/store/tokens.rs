@@ -149,6 +149,38 @@ impl Store {
         Ok(found)
     }
 
+    /// Renames `user`'s token whose id or name is `token`. `None` if there is no such token;
+    /// a constraint error if `new_name` is taken.
+    pub fn rename_token(
+        &self,
+        user: &str,
+        token: &str,
+        new_name: &str,
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let by_id = token.parse::<i64>().ok();
+        let id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM tokens WHERE user = ?1 AND (id = ?2 OR name = ?3) ORDER BY (id = ?2) DESC LIMIT 1",
+                params![user, by_id, token],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        tx.execute(
+            "UPDATE tokens SET name = ?1 WHERE id = ?2",
+            params![new_name, id],
+        )?;
+        let info = tx.query_row(
+            &format!("SELECT {INFO_COLUMNS} FROM tokens WHERE id = ?1"),
+            [id],
+            row_to_info,
+        )?;
+        tx.commit()?;
+        Ok(Some(info))
+    }
+
     pub(super) fn load_totp_keys(
         tx: &rusqlite::Transaction<'_>,
         user: &str,
