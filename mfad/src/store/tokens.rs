@@ -62,6 +62,30 @@ pub(super) fn parse_params(
     })
 }
 
+fn info_by_id(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<TokenInfo, StoreError> {
+    Ok(tx.query_row(
+        &format!("SELECT {INFO_COLUMNS} FROM tokens WHERE id = ?1"),
+        [id],
+        row_to_info,
+    )?)
+}
+
+/// The id of `user`'s token whose id (decimal) or name is `token`; an id match wins.
+fn find_token_id(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    token: &str,
+) -> Result<Option<i64>, StoreError> {
+    let by_id = token.parse::<i64>().ok();
+    Ok(tx
+        .query_row(
+            "SELECT id FROM tokens WHERE user = ?1 AND (id = ?2 OR name = ?3) ORDER BY (id = ?2) DESC LIMIT 1",
+            params![user, by_id, token],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 impl Store {
     /// Saves a confirmed TOTP token. Fails with a constraint error if the name is taken.
     pub fn insert_totp(&self, t: &NewTotpToken<'_>, now: u64) -> Result<TokenInfo, StoreError> {
@@ -83,11 +107,7 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        let info = tx.query_row(
-            &format!("SELECT {INFO_COLUMNS} FROM tokens WHERE id = ?1"),
-            [id],
-            row_to_info,
-        )?;
+        let info = info_by_id(&tx, id)?;
         tx.commit()?;
         Ok(info)
     }
@@ -129,24 +149,13 @@ impl Store {
     pub fn remove_token(&self, user: &str, token: &str) -> Result<Option<TokenInfo>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let by_id = token.parse::<i64>().ok();
-        let found = tx
-            .query_row(
-                &format!(
-                    "SELECT {INFO_COLUMNS} FROM tokens WHERE user = ?1 AND (id = ?2 OR name = ?3) ORDER BY (id = ?2) DESC LIMIT 1"
-                ),
-                params![user, by_id, token],
-                row_to_info,
-            )
-            .optional()?;
-        if let Some(info) = &found {
-            tx.execute(
-                "DELETE FROM tokens WHERE id = ?1",
-                [info.id.parse::<i64>().unwrap_or(-1)],
-            )?;
-        }
+        let Some(id) = find_token_id(&tx, user, token)? else {
+            return Ok(None);
+        };
+        let info = info_by_id(&tx, id)?;
+        tx.execute("DELETE FROM tokens WHERE id = ?1", [id])?;
         tx.commit()?;
-        Ok(found)
+        Ok(Some(info))
     }
 
     /// Renames `user`'s token whose id or name is `token`. `None` if there is no such token;
@@ -159,24 +168,14 @@ impl Store {
     ) -> Result<Option<TokenInfo>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let by_id = token.parse::<i64>().ok();
-        let id: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM tokens WHERE user = ?1 AND (id = ?2 OR name = ?3) ORDER BY (id = ?2) DESC LIMIT 1",
-                params![user, by_id, token],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(id) = id else { return Ok(None) };
+        let Some(id) = find_token_id(&tx, user, token)? else {
+            return Ok(None);
+        };
         tx.execute(
             "UPDATE tokens SET name = ?1 WHERE id = ?2",
             params![new_name, id],
         )?;
-        let info = tx.query_row(
-            &format!("SELECT {INFO_COLUMNS} FROM tokens WHERE id = ?1"),
-            [id],
-            row_to_info,
-        )?;
+        let info = info_by_id(&tx, id)?;
         tx.commit()?;
         Ok(Some(info))
     }
