@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use syslog::{Facility, Formatter3164, Logger, LoggerBackend, Severity};
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 /// Where log lines go.
 pub struct Audit {
@@ -115,15 +115,5 @@ impl std::fmt::Debug for Audit {
             .field("target", &self.target)
             .field("stderr", &self.stderr)
             .finish()
-    }
-}
-
-/// Severity names for tests.
-pub fn severity_name(level: Level) -> Severity {
-    match level {
-        Level::Error => Severity::LOG_ERR,
-        Level::Warning => Severity::LOG_WARNING,
-        Level::Notice => Severity::LOG_NOTICE,
-        Level::Info => Severity::LOG_INFO,
     }
 }

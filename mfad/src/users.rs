@@ -58,16 +58,23 @@ pub fn by_uid(uid: u32) -> Option<Account> {
 /// Whether `account` is a member of the group called `group` (primary or supplementary,
 /// as `getgrouplist` reports).
 pub fn in_group(account: &Account, group: &str) -> bool {
-    let Ok(Some(g)) = Group::from_name(group) else {
-        return false;
-    };
-    let Ok(cname) = CString::new(account.name.as_str()) else {
-        return false;
-    };
-    match getgrouplist(&cname, Gid::from_raw(account.gid)) {
-        Ok(groups) => groups.contains(&g.gid),
-        Err(_) => false,
+    first_member_group(account, std::slice::from_ref(&group)).is_some()
+}
+
+/// The first of `groups` that `account` belongs to. The account's memberships are read from
+/// NSS once (one `getgrouplist`), however many groups are asked about; NSS failures and
+/// unknown groups count as "not a member".
+pub fn first_member_group<G: AsRef<str>>(account: &Account, groups: &[G]) -> Option<String> {
+    if groups.is_empty() {
+        return None;
     }
+    let name = CString::new(account.name.as_str()).ok()?;
+    let member_of = getgrouplist(&name, Gid::from_raw(account.gid)).ok()?;
+    groups
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|g| matches!(Group::from_name(g), Ok(Some(group)) if member_of.contains(&group.gid)))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -80,6 +87,15 @@ mod tests {
         assert_eq!((a.name.as_str(), a.uid), ("root", 0));
         assert_eq!(by_uid(0).unwrap().name, "root");
         assert!(in_group(&a, "root"));
+    }
+
+    #[test]
+    fn first_member_group_skips_unknown_and_foreign_groups() {
+        let root = lookup("root").unwrap();
+        let groups = ["no-such-group-mfa-test", "nogroup", "root"];
+        assert_eq!(first_member_group(&root, &groups).as_deref(), Some("root"));
+        assert_eq!(first_member_group(&root, &["no-such-group-mfa-test"]), None);
+        assert_eq!(first_member_group::<&str>(&root, &[]), None);
     }
 
     #[test]

@@ -298,10 +298,6 @@ pub async fn run<I: PamIo, D: Daemon>(facts: &LoginFacts, io: &mut I, daemon: &m
     }
 }
 
-/// Tells the user that the daemon failed or refused, and returns the outcome.
-///
-/// No `Cancel` is sent: the call just failed, and a flow belongs to the connection that began
-/// it, which is closed right after.
 /// The standard "Access denied" block for an answer refused before it reached the daemon.
 fn not_accepted(facts: &LoginFacts, hint: &str) -> String {
     let service = escape(&facts.service, MAX_TEXT_CHARS);
@@ -314,6 +310,10 @@ fn not_accepted(facts: &LoginFacts, hint: &str) -> String {
     )
 }
 
+/// Tells the user that the daemon failed or refused, and returns the outcome.
+///
+/// No `Cancel` is sent: the call just failed, and a flow belongs to the connection that began
+/// it, which is closed right after.
 fn daemon_failed<I: PamIo>(facts: &LoginFacts, io: &mut I, error: MfaError) -> Outcome {
     let service = escape(&facts.service, MAX_TEXT_CHARS);
     let user = escape(&facts.user, crate::log::MAX_NAME_CHARS);

@@ -219,6 +219,12 @@ fn given_an_enforced_group_then_its_members_need_mfa_on_every_service_not_off() 
         "deny-not-enrolled"
     );
     assert!(explain(&env, "daemon", "svc-unruled").reasons[0].contains("built-in default"));
+    // A required service asks whatever the groups: membership is not even looked up.
+    let e = explain(&env, "daemon", "svc-unruled");
+    assert!(
+        e.reasons.iter().any(|r| r.contains("not consulted")),
+        "{e:?}"
+    );
     assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
     assert_eq!(
         env.login_service("svc-opt", "sys", &[]).result,

@@ -60,6 +60,12 @@ impl Decision {
         });
         out.push(
             match (&self.enforcing_group, self.enforced_groups.is_empty()) {
+                _ if self.mode != ServiceMode::Optional && !self.enforced_groups.is_empty() => {
+                    format!(
+                        "group enforcement: not consulted, the service is {} whatever the groups",
+                        self.mode
+                    )
+                }
                 (Some(g), _) => {
                     format!("group enforcement: {user} is a member of enforced group {g}")
                 }
@@ -97,12 +103,13 @@ impl Daemon {
             0
         };
         let enforced_groups = self.store.enforced_groups()?;
-        let enforcing_group = account.and_then(|a| {
-            enforced_groups
-                .iter()
-                .find(|g| users::in_group(a, g))
-                .cloned()
-        });
+        // Membership can only change the outcome of an optional service (required already
+        // asks, off never does), so the NSS lookup, which may go to a directory server, is
+        // made only there.
+        let enforcing_group = match (mode, account) {
+            (ServiceMode::Optional, Some(a)) => users::first_member_group(a, &enforced_groups),
+            _ => None,
+        };
         Ok(Decision {
             mode,
             rule,

@@ -248,11 +248,7 @@ impl Daemon {
     /// Removes one token by id or name.
     pub fn remove_token(&self, caller: &Caller, user: &str, token: &str) -> Result<(), MfaError> {
         let user = target_user(caller, user)?;
-        if token.is_empty() || token.len() > 256 {
-            return Err(MfaError::InvalidArgument(
-                "token must be an id or a name of 1 to 256 bytes".into(),
-            ));
-        }
+        super::check_token_ref(token)?;
         let name = match authorized_account(caller, user) {
             Ok(a) => a.name,
             // A deleted account's tokens can still be removed by an admin.
@@ -406,11 +402,7 @@ impl Daemon {
         let user = target_user(caller, user)?;
         let account = authorized_account(caller, user)?;
         check_token_name(new_name)?;
-        if token.is_empty() || token.len() > 256 {
-            return Err(MfaError::InvalidArgument(
-                "token must be an id or a name of 1 to 256 bytes".into(),
-            ));
-        }
+        super::check_token_ref(token)?;
         match self.store.rename_token(&account.name, token, new_name) {
             Ok(Some(info)) => {
                 self.audit_admin(

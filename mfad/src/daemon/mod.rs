@@ -7,7 +7,7 @@ mod manage;
 
 use mfa_core::config::Config;
 use mfa_core::ratelimit::RateLimit;
-use mfa_proto::{MAX_FIELD_LEN, MAX_SERVICE_LEN, MfaError};
+use mfa_proto::{MAX_SERVICE_LEN, MfaError};
 
 use crate::audit::{Audit, Level};
 use crate::authz::{Authorizer, Caller};
@@ -126,6 +126,16 @@ fn lookup_error(user: &str, e: LookupError) -> MfaError {
     }
 }
 
+/// Checks a token reference (an id or a name) given to remove or rename.
+fn check_token_ref(token: &str) -> Result<(), MfaError> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(MfaError::InvalidArgument(
+            "token must be an id or a name of 1 to 256 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a free-text field from the module (tty, rhost, …).
 fn check_field(name: &str, value: &str, max: usize) -> Result<(), MfaError> {
     if value.len() > max {
@@ -154,6 +164,5 @@ fn check_service(service: &str) -> Result<(), MfaError> {
             "service must be 1 to {MAX_SERVICE_LEN} characters of A-Z a-z 0-9 - _ . @ +"
         )));
     }
-    let _ = MAX_FIELD_LEN;
     Ok(())
 }

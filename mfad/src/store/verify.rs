@@ -40,8 +40,8 @@ pub struct FailureOutcome {
     pub state: FailureState,
 }
 
-fn read_state(tx: &rusqlite::Transaction<'_>, user: &str) -> Result<FailureState, StoreError> {
-    Ok(tx
+fn read_state(conn: &rusqlite::Connection, user: &str) -> Result<FailureState, StoreError> {
+    Ok(conn
         .query_row(
             "SELECT consecutive, locked_until FROM failures WHERE user = ?1",
             [user],
@@ -162,11 +162,7 @@ impl Store {
 
     /// `user`'s current failure record.
     pub fn failure_state(&self, user: &str) -> Result<FailureState, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let s = read_state(&tx, user)?;
-        tx.commit()?;
-        Ok(s)
+        read_state(&self.lock(), user)
     }
 
     /// Clears `user`'s failure counter and back-off. Returns whether there was one.
