@@ -111,37 +111,8 @@ mfad_ready() {
 
 # --- 1. private system-type bus with the shipped policy -------------------------------------
 step "Starting a private dbus-daemon (system-bus policy + $(basename "$POLICY"))"
-cat >"$T/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>$BUS</listen>
-  <auth>EXTERNAL</auth>
-  <!-- The stock system bus defaults: deny method calls and name ownership, allow replies. -->
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
-  </policy>
-  <!-- What a package installs into /usr/share/dbus-1/system.d/: -->
-  <include>$POLICY</include>
-</busconfig>
-EOF
+sed -e "s|@LISTEN@|$BUS|" -e "s|@POLICY@|$POLICY|" \
+  "$REPO/tests/fixtures/private-bus.conf.in" >"$T/bus.conf"
 dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --nosyslog </dev/null >"$T/bus.log" 2>&1 &
 BUS_PID=$!
 PIDS+=("$BUS_PID")
