@@ -31,15 +31,66 @@ APT_PACKAGES := $(strip $(APT_BUILD) $(APT_RUNTIME) $(APT_EXTRA))
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
 	install -y -qq --no-install-recommends
 
-.PHONY: help deps build demo test clean
+# make install / uninstall. Everything goes under $(DESTDIR)$(PREFIX), except the module,
+# which goes where libpam looks for modules. Nothing under /etc is written.
+PREFIX ?= /usr
+DESTDIR ?=
+# Cargo profile of mfad, mfactl and the page generator: release for real installs; debug
+# reuses the build of `make test` (tests/tests/install.rs). The module is built release-small
+# (optimised for size, stripped) unless PROFILE is something else than release.
+PROFILE ?= release
+MODULE_PROFILE ?= $(if $(filter release,$(PROFILE)),release-small,$(PROFILE))
+# Debian: /usr/lib/<multiarch>/security (= /lib/... with merged /usr). Computed once, if used.
+MULTIARCH = $(eval MULTIARCH := $$(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null \
+	|| gcc -print-multiarch 2>/dev/null))$(MULTIARCH)
+PAMDIR ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/security,/usr/lib/security)
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DBUSPOLICYDIR ?= $(PREFIX)/share/dbus-1/system.d
+DBUSSERVICEDIR ?= $(PREFIX)/share/dbus-1/system-services
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
+DOCDIR ?= $(PREFIX)/share/doc/pam_mfa
+EXAMPLEDIR ?= $(DOCDIR)/examples
+# A profile's cargo flag and output directory (cargo calls the dev profile's directory debug).
+profile_flag = --profile $(if $(filter debug,$(1)),dev,$(1))
+profile_dir = $(TARGET_DIR)/$(if $(filter dev,$(1)),debug,$(1))
+# Generated for `make install`: man pages, completions, and the systemd unit and D-Bus
+# activation file naming the installed mfad.
+STAGE_DIR ?= $(TARGET_DIR)/install
+EXAMPLES := contrib/mfad.toml $(sort $(wildcard contrib/pam.d/*.example)) \
+	contrib/sshd_config.d/pam_mfa.conf
+# What `make install` installs, as MODE SOURCE DESTINATION (without DESTDIR), besides one
+# man page per mfactl subcommand (mfactl.1, mfactl-*.1).
+INSTALL_FILES = \
+	0644 $(call profile_dir,$(MODULE_PROFILE))/libpam_mfa.so $(PAMDIR)/pam_mfa.so \
+	0755 $(call profile_dir,$(PROFILE))/mfad $(SBINDIR)/mfad \
+	0755 $(call profile_dir,$(PROFILE))/mfactl $(BINDIR)/mfactl \
+	0644 $(STAGE_DIR)/mfad.service $(SYSTEMDUNITDIR)/mfad.service \
+	0644 contrib/dbus/org.pam_mfa.Mfad.conf $(DBUSPOLICYDIR)/org.pam_mfa.Mfad.conf \
+	0644 $(STAGE_DIR)/org.pam_mfa.Mfad.service $(DBUSSERVICEDIR)/org.pam_mfa.Mfad.service \
+	0644 $(STAGE_DIR)/man/man8/mfad.8 $(MANDIR)/man8/mfad.8 \
+	0644 $(STAGE_DIR)/man/man8/pam_mfa.8 $(MANDIR)/man8/pam_mfa.8 \
+	0644 $(STAGE_DIR)/completions/bash/mfactl $(BASHCOMPDIR)/mfactl \
+	0644 $(STAGE_DIR)/completions/zsh/_mfactl $(ZSHCOMPDIR)/_mfactl \
+	0644 $(STAGE_DIR)/completions/fish/mfactl.fish $(FISHCOMPDIR)/mfactl.fish \
+	0644 contrib/pam-configs/mfa $(PAMCONFIGDIR)/mfa \
+	$(foreach f,$(EXAMPLES),0644 $(f) $(EXAMPLEDIR)/$(notdir $(f)))
+
+.PHONY: help deps build demo test install install-build uninstall clean
 
 help: ## Show the targets
 	@echo "Usage: make TARGET   (on a fresh Debian 12 machine, as root)"
 	@echo
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-zA-Z_-]*:.*## / { printf "  %-8s %s\n", $$1, $$2 }' \
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-zA-Z_-]*:.*## / { printf "  %-9s %s\n", $$1, $$2 }' \
 		$(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: TEST_THREADS=$(TEST_THREADS)  CARGO=$(CARGO)"
+	@echo "  install: DESTDIR=$(DESTDIR)  PREFIX=$(PREFIX)  PAMDIR=$(PAMDIR)  PROFILE=$(PROFILE)"
 
 deps: ## Install the apt packages needed to build and test (skipped when present)
 	@command -v $(CARGO) >/dev/null || { \
@@ -99,6 +150,59 @@ test: deps ## fmt check, clippy -D warnings, build, then unit and end-to-end tes
 			(rc == 0 ? "==> all tests passed" : "==> cargo test FAILED (rc=" rc ")"), \
 			total["passed"], total["failed"], total["ignored"] }' rc=$$rc $(TEST_LOG); \
 	exit $$rc
+
+# mfad, mfactl and mfa-docs (PROFILE), the module (MODULE_PROFILE), then the generated files
+# of $(STAGE_DIR).
+install-build:
+	$(CARGO) build $(LOCKED) $(call profile_flag,$(PROFILE)) -p mfad -p mfactl -p mfa-docs </dev/null
+	$(CARGO) build $(LOCKED) $(call profile_flag,$(MODULE_PROFILE)) -p pam_mfa </dev/null
+	@rm -rf $(STAGE_DIR) && mkdir -p $(STAGE_DIR)
+	$(call profile_dir,$(PROFILE))/mfa-docs $(STAGE_DIR) >/dev/null
+	sed 's|^Exec=/usr/sbin/mfad$$|Exec=$(SBINDIR)/mfad|' contrib/dbus/org.pam_mfa.Mfad.service \
+		>$(STAGE_DIR)/org.pam_mfa.Mfad.service
+	sed 's|^ExecStart=/usr/sbin/mfad$$|ExecStart=$(SBINDIR)/mfad|' contrib/systemd/mfad.service \
+		>$(STAGE_DIR)/mfad.service
+	@grep -qx 'Exec=$(SBINDIR)/mfad' $(STAGE_DIR)/org.pam_mfa.Mfad.service \
+		&& grep -qx 'ExecStart=$(SBINDIR)/mfad' $(STAGE_DIR)/mfad.service \
+		|| { echo "make install: no Exec=/ExecStart=/usr/sbin/mfad line to rewrite" >&2; exit 1; }
+
+install: install-build ## Build (release) and install into DESTDIR, PREFIX (default /usr), PAMDIR
+	@set -- $(INSTALL_FILES); \
+	for page in $(STAGE_DIR)/man/man1/*.1; do \
+		set -- "$$@" 0644 "$$page" "$(MANDIR)/man1/$${page##*/}"; \
+	done; \
+	while [ $$# -gt 0 ]; do \
+		echo "install -D -m $$1 $$2 $(DESTDIR)$$3"; \
+		install -D -m "$$1" "$$2" "$(DESTDIR)$$3"; \
+		shift 3; \
+	done
+	@echo
+	@echo "==> Installed; nothing was enabled or started. Next steps, as root:"
+	@echo "  systemctl daemon-reload && systemctl enable --now mfad"
+	@echo "  mfactl whoami                  # answers once mfad is up"
+	@echo "  mfactl enroll totp USER        # every account that logs in through the services"
+	@echo "  pam-auth-update --enable mfa   # every service (common-auth); or edit /etc/pam.d/sshd"
+	@echo "                                 # and /etc/pam.d/sudo: $(EXAMPLEDIR)/"
+	@echo "WARNING: keep a root shell open until a login from a second, new session works."
+	@echo "A broken PAM stack, or mfad not running, locks every user out, root included."
+	@$(if $(filter /usr/share/dbus-1/system.d,$(DBUSPOLICYDIR)),:,\
+		echo "Note: the system bus reads policies from /usr/share/dbus-1/system.d and"; \
+		echo "/etc/dbus-1/system.d only, not $(DBUSPOLICYDIR) (see DBUSPOLICYDIR).")
+
+uninstall: ## Remove what `make install` installed (give it the same variables)
+	@echo "==> Disable pam_mfa first (pam-auth-update --disable mfa, or remove its lines from"
+	@echo "    /etc/pam.d/*) and stop mfad (systemctl disable --now mfad): a PAM stack naming a"
+	@echo "    missing pam_mfa.so refuses every login."
+	@set -- $(INSTALL_FILES); \
+	files=(); \
+	while [ $$# -gt 0 ]; do files+=("$(DESTDIR)$$3"); shift 3; done; \
+	files+=($(DESTDIR)$(MANDIR)/man1/mfactl.1 $(DESTDIR)$(MANDIR)/man1/mfactl-*.1); \
+	for f in "$${files[@]}"; do \
+		if [ -e "$$f" ] || [ -L "$$f" ]; then echo "rm -f $$f"; rm -f "$$f"; fi; \
+	done; \
+	for d in $(DESTDIR)$(EXAMPLEDIR) $(DESTDIR)$(DOCDIR); do \
+		if [ -d "$$d" ] && [ -z "$$(ls -A "$$d")" ]; then echo "rmdir $$d"; rmdir "$$d"; fi; \
+	done
 
 clean: ## cargo clean (removes the shared target directory)
 	$(CARGO) clean

@@ -9,5 +9,6 @@ pub mod code;
 pub mod config;
 pub mod policy;
 pub mod ratelimit;
+pub mod recovery;
 pub mod totp;
 pub mod username;

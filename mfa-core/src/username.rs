@@ -34,7 +34,11 @@ pub fn check_user_name(name: &str) -> Result<(), UserNameError> {
     if name.len() > MAX_USER_LEN {
         return Err(UserNameError::TooLong);
     }
-    let bad_char = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '/' | ':' | '\\');
+    // Bidi overrides and zero-width characters make a name display as another one.
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+    let bad_char = |c: char| {
+        c.is_whitespace() || c.is_control() || invisible(c) || matches!(c, '/' | ':' | '\\')
+    };
     if name.chars().any(bad_char) || name.starts_with('-') || name == "." || name == ".." {
         return Err(UserNameError::BadCharacters);
     }
@@ -84,6 +88,9 @@ mod tests {
             ("al\x1b[2Jice", UserNameError::BadCharacters),
             ("-rf", UserNameError::BadCharacters),
             ("..", UserNameError::BadCharacters),
+            ("al\u{202e}ecila", UserNameError::BadCharacters),
+            ("ali\u{200b}ce", UserNameError::BadCharacters),
+            ("\u{feff}alice", UserNameError::BadCharacters),
         ];
         for (n, want) in cases {
             assert_eq!(check_user_name(n), Err(*want), "{n:?}");

@@ -32,6 +32,10 @@ pub enum MfaError {
     AlreadyExists(String),
     /// Too many failed attempts; the message says when the user may try again.
     RateLimited(String),
+    /// The change needs a fresh second factor from the user first (`BeginStepUp`).
+    StepUpRequired(String),
+    /// The user has no enrolled token, and the request needs one.
+    NotEnrolled(String),
     /// The daemon's storage failed; the request changed nothing.
     Storage(String),
     /// An internal fault; the request changed nothing.
@@ -54,6 +58,8 @@ impl MfaError {
             | MfaError::CodeRejected(m)
             | MfaError::AlreadyExists(m)
             | MfaError::RateLimited(m)
+            | MfaError::StepUpRequired(m)
+            | MfaError::NotEnrolled(m)
             | MfaError::Storage(m)
             | MfaError::Internal(m) => m.clone(),
         }

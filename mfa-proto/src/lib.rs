@@ -22,7 +22,8 @@ pub use error::MfaError;
 pub use limits::*;
 pub use login::{DenyReason, LoginFacts, LoginProxy, Step, StepKind, WireStep};
 pub use manage::{
-    EnrollmentStart, ManageProxy, PolicyExplanation, ServicePolicy, TokenInfo, TotpAlgorithm,
+    EnrollmentStart, GraceDeadline, METHOD_NAMES, ManageProxy, PolicyExplanation, PolicyOverview,
+    RECOVERY_CODE_COUNT, STEP_UP_TTL_SECS, ServicePolicy, TokenInfo, TotpAlgorithm,
     TotpEnrollOptions, UserStatus, WhoAmI,
 };
 

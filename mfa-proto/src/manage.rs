@@ -148,13 +148,25 @@ pub trait Manage {
     fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError>;
     /// Removes one of `user`'s tokens, by id or by name.
     fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError>;
-    /// Clears `user`'s failure counter and back-off (admin only).
-    fn reset_failures(&self, user: &str) -> Result<(), MfaError>;
+    /// Clears `user`'s failure counter, back-off and administrative lock (admin only).
+    fn unlock(&self, user: &str) -> Result<(), MfaError>;
+    /// Locks `user`'s second factor: every login that would ask for one is denied until
+    /// `Unlock` (admin only). `reason` is shown to admins in `Status`, never to the user.
+    fn lock(&self, user: &str, reason: &str) -> Result<(), MfaError>;
     /// Sets the rule for a PAM service (`*` is the default for services without a rule):
-    /// `required`, `optional` or `off`; `unset` removes the rule (admin only).
-    fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError>;
+    /// `required`, `optional` or `off`; `unset` removes the rule (admin only). `methods`
+    /// lists the methods allowed there ([`METHOD_NAMES`]); empty allows every method.
+    fn set_service_policy(
+        &self,
+        service: &str,
+        mode: &str,
+        methods: &[&str],
+    ) -> Result<(), MfaError>;
     /// The service rules, sorted by service name (`*` first when set).
     fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError>;
+    /// The whole policy: service rules, enforced groups, who may turn on always-require,
+    /// and the grace deadlines.
+    fn policy(&self) -> Result<PolicyOverview, MfaError>;
     /// Enforces (or stops enforcing) MFA for the members of a Unix group, on every service
     /// whose rule is not `off` (admin only). Membership is resolved through NSS.
     fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError>;
@@ -167,6 +179,57 @@ pub trait Manage {
     fn rename_token(&self, user: &str, token: &str, new_name: &str) -> Result<TokenInfo, MfaError>;
     /// A user's tokens, failure state, and what each service with a rule would need.
     fn status(&self, user: &str) -> Result<UserStatus, MfaError>;
+    /// Who may turn always-require on for themselves: `all`, `none` or `group:NAME` (admin
+    /// only). Admins may always set it for anyone.
+    fn set_always_require_permission(&self, allow: &str) -> Result<(), MfaError>;
+    /// Turns "always require MFA" on or off for `user`. Turning it on needs an enrolled
+    /// token and, for non-admins, the permission. A non-admin turning it off needs a fresh
+    /// step-up (`BeginStepUp`) on the same connection, else `StepUpRequired`.
+    fn set_always_require(&self, user: &str, on: bool) -> Result<(), MfaError>;
+    /// Gives `subject` (a user name, or `group:NAME`) until `until` (Unix time) to enroll;
+    /// `until` 0 removes the deadline (admin only).
+    fn set_grace(&self, subject: &str, until: i64) -> Result<(), MfaError>;
+    /// Creates [`RECOVERY_CODE_COUNT`] new one-time recovery codes for `user`, replacing any
+    /// earlier set, and returns them: they are shown once and stored only as salted hashes.
+    /// A non-admin who already has a token needs a fresh step-up first.
+    fn generate_recovery_codes(&self, user: &str) -> Result<Vec<String>, MfaError>;
+    /// How many unused recovery codes `user` has.
+    fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError>;
+    /// Starts a step-up: a fresh second factor from `user` (empty: the caller), asked like
+    /// a login with every method the user has. An `allow` step grants this connection one
+    /// sensitive change to that user within [`STEP_UP_TTL_SECS`].
+    fn begin_step_up(&self, user: &str) -> Result<crate::WireStep, MfaError>;
+    /// Answers a step-up prompt.
+    fn answer_step_up(&self, flow: &str, answer: &str) -> Result<crate::WireStep, MfaError>;
+}
+
+/// Names of the second-factor methods, in the order the chooser offers them.
+pub const METHOD_NAMES: &[&str] = &["totp", "recovery"];
+/// How many recovery codes a set holds.
+pub const RECOVERY_CODE_COUNT: usize = 10;
+/// How long a successful step-up stays usable, in seconds.
+pub const STEP_UP_TTL_SECS: u64 = 120;
+
+/// The answer of `Policy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct PolicyOverview {
+    /// The service rules (`*` first when set).
+    pub services: Vec<ServicePolicy>,
+    /// Groups whose members must use MFA on every service that is not off.
+    pub enforced_groups: Vec<String>,
+    /// Who may turn on always-require: `all`, `none` or `group:NAME`.
+    pub always_require_allow: String,
+    /// Enrollment deadlines, sorted by subject.
+    pub grace: Vec<GraceDeadline>,
+}
+
+/// One enrollment deadline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct GraceDeadline {
+    /// A user name, or `group:NAME`.
+    pub subject: String,
+    /// Unix time until which a user without a token is let in with a warning.
+    pub until: i64,
 }
 
 /// The answer of `Status`.
@@ -180,17 +243,30 @@ pub struct UserStatus {
     pub failures: u32,
     /// Unix time until which codes are refused (0: not throttled).
     pub locked_until: i64,
-    /// Whether only an admin unlock reopens the account.
+    /// Whether only an admin unlock reopens the account (too many failures).
     pub locked_out: bool,
-    /// For each service with a rule (and `*`), the `Explain` decision code.
+    /// For each service with a rule (and `*`), the `Explain` decision code as `mode` and
+    /// the methods the user could use there as `methods`.
     pub services: Vec<ServicePolicy>,
+    /// Whether the user asked to be asked on every service.
+    pub always_require: bool,
+    /// Whether an administrator locked the user's second factor (`Lock`).
+    pub admin_locked: bool,
+    /// The reason given with `Lock` (empty when not locked).
+    pub lock_reason: String,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// The enrollment deadline that applies to the user (0: none).
+    pub grace_until: i64,
 }
 
 /// The answer of `Explain`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct PolicyExplanation {
-    /// `ask` (a code will be asked), `deny-not-enrolled` (required, no token: denied) or
-    /// `not-required` (the module returns PAM_IGNORE).
+    /// `ask` (a factor will be asked), `deny-not-enrolled` (needed, but no usable method:
+    /// denied), `grace` (needed, no usable method, let in with a warning until the
+    /// deadline), `deny-locked` (an administrator locked the user) or `not-required` (the
+    /// module returns PAM_IGNORE).
     pub decision: String,
     /// One line per rule consulted, in order.
     pub reasons: Vec<String>,
@@ -203,4 +279,6 @@ pub struct ServicePolicy {
     pub service: String,
     /// `required`, `optional` or `off`.
     pub mode: String,
+    /// The methods allowed there; empty means every method.
+    pub methods: Vec<String>,
 }

@@ -13,7 +13,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
 
 use mfa_core::username::check_user_name;
-use mfa_proto::{MAX_FIELD_LEN, MAX_SERVICE_LEN, TotpAlgorithm};
+use mfa_proto::{MAX_FIELD_LEN, MAX_SERVICE_LEN, METHOD_NAMES, TotpAlgorithm};
 
 /// Enroll and manage the second factors that pam_mfa asks for at login.
 ///
@@ -47,23 +47,65 @@ pub enum Command {
     /// Enroll a new second factor
     #[command(subcommand)]
     Enroll(EnrollCommand),
-    /// List a user's tokens (never their secrets)
+    /// List a user's tokens (never their secrets) and how many recovery codes are left
     List(ListArgs),
     /// Remove one of a user's tokens
+    #[command(
+        allow_missing_positional = true,
+        after_help = "Removing one of your own tokens may need a fresh second factor first; \
+                      mfactl then asks for it.\n\
+                      Exit status: 0 removed, 1 refused or failed, 2 bad arguments."
+    )]
     Remove(RemoveArgs),
     /// Give one of a user's tokens a new name
     Rename(RenameArgs),
-    /// Show a user's tokens, failure count, lock state and what each service asks of them
+    /// Show a user's tokens, recovery codes, locks, enrollment deadline and what each service
+    /// asks of them
     Status(StatusArgs),
-    /// Clear a user's failure counter and back-off (administrators only)
+    /// Clear a user's failure counter, back-off and administrative lock (administrators only)
     Unlock(UnlockArgs),
-    /// Show or change which PAM services and groups must use a second factor
+    /// Lock a user's second factor: every login that asks for one is denied until `mfactl
+    /// unlock` (administrators only)
+    #[command(
+        after_help = "Logins that need no second factor (a service whose rule is off, or \
+                      optional for this user) are not affected.\n\
+                      Exit status: 0 locked, 1 refused or failed, 2 bad arguments."
+    )]
+    Lock(LockArgs),
+    /// Turn on (or off) asking a user for a second factor on every service that stacks
+    /// pam_mfa, even where its rule is optional or off
+    #[command(
+        after_help = "Turning it on needs an enrolled second factor and, for yourself, the \
+                      permission set with `mfactl policy always-require allow`. A \
+                      non-administrator turning it off needs a fresh second factor; mfactl \
+                      then asks for it.\nExit status: 0 done, 1 refused or failed, 2 bad arguments."
+    )]
+    AlwaysRequire(AlwaysRequireArgs),
+    /// Manage one-time recovery codes, which stand in for a lost authenticator
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+    /// Show or change the policy: service rules and methods, enforced groups, who may turn
+    /// always-require on, enrollment deadlines
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Show who mfad sees calling, and whether that caller may manage every account
     #[command(name = "whoami")]
     WhoAmI,
 }
+
+/// `mfactl recovery …`: one-time recovery codes.
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Create a new set of recovery codes, replacing the earlier set
+    #[command(after_help = RECOVERY_GENERATE_HELP)]
+    Generate(RecoveryGenerateArgs),
+}
+
+/// `after_help` of `mfactl recovery generate`.
+const RECOVERY_GENERATE_HELP: &str = "Each code lets its owner log in once without the \
+    authenticator app. The codes are printed once and never again; the codes of the earlier \
+    set stop working. A non-administrator who already has a token needs a fresh second \
+    factor first; mfactl then asks for it.\nExit status: 0 created, 1 refused or failed, 2 bad arguments.";
 
 /// `mfactl enroll …`: one subcommand per kind of factor.
 #[derive(Debug, Subcommand)]
@@ -77,13 +119,16 @@ pub enum EnrollCommand {
     Totp(EnrollTotpArgs),
 }
 
-/// `mfactl policy …`: the per-service rules.
+/// `mfactl policy …`: the per-service rules, enforced groups, always-require permission and
+/// enrollment deadlines.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Set or remove the rule for one PAM service (administrators only)
+    /// Set or remove the rule for one PAM service, and the methods allowed there
+    /// (administrators only)
     #[command(
         after_help = "A service without a rule follows the '*' rule; without a '*' rule, a \
-                      second factor is required.\nExit status: 0 done, 1 refused or failed, 2 \
+                      second factor is required. Each rule replaces the earlier one of the \
+                      service, methods included.\nExit status: 0 done, 1 refused or failed, 2 \
                       bad arguments."
     )]
     Service(PolicyServiceArgs),
@@ -94,11 +139,57 @@ pub enum PolicyCommand {
                       done, 1 refused or failed, 2 bad arguments."
     )]
     Group(PolicyGroupArgs),
-    /// Show the service rules and the enforced groups
+    /// Choose who may turn always-require on for themselves (administrators only)
+    #[command(subcommand)]
+    AlwaysRequire(PolicyAlwaysRequireCommand),
+    /// Give a user or a group's members until a deadline to enroll (administrators only)
+    #[command(after_help = GRACE_HELP)]
+    Grace(PolicyGraceArgs),
+    /// Show the service rules, enforced groups, always-require permission and enrollment
+    /// deadlines
     Show,
     /// Explain what pam_mfa would decide for one user logging in to one service
     #[command(after_help = "Exit status: 0 explained, 1 refused or failed, 2 bad arguments.")]
     Explain(PolicyExplainArgs),
+}
+
+/// `after_help` of `mfactl policy grace`.
+const GRACE_HELP: &str = "Until the deadline, a user who must use MFA but has no usable \
+    method enrolled is let in with a warning instead of being denied. UNTIL is one of:\n  \
+    2026-12-31            the end of that day (23:59:59 UTC)\n  \
+    2026-12-31T18:00:00Z  that time, in UTC (also 2026-12-31 18:00:00)\n  \
+    14d, 2weeks, 36h      that long from now (a leading + is allowed)\n  \
+    none                  remove the deadline\n\
+    Exit status: 0 done, 1 refused or failed, 2 bad arguments.";
+
+/// `mfactl policy always-require …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyAlwaysRequireCommand {
+    /// Set who may turn always-require on for themselves; administrators may always set it for
+    /// anyone
+    #[command(after_help = "Exit status: 0 done, 1 refused or failed, 2 bad arguments.")]
+    Allow(PolicyAllowArgs),
+}
+
+/// Arguments of `mfactl policy always-require allow`.
+#[derive(Debug, Args)]
+pub struct PolicyAllowArgs {
+    /// `all` (every user), `none` (administrators only) or `group:NAME` (the members of a
+    /// Unix group)
+    #[arg(value_name = "all|none|group:NAME", value_parser = parse_allow)]
+    pub who: String,
+}
+
+/// Arguments of `mfactl policy grace`.
+#[derive(Debug, Args)]
+pub struct PolicyGraceArgs {
+    /// A user name, or `group:NAME` for the members of a Unix group
+    #[arg(value_name = "USER|group:NAME", value_parser = parse_subject)]
+    pub subject: String,
+
+    /// The deadline: a date, a UTC time, a duration from now, or `none` (see below)
+    #[arg(value_name = "UNTIL", allow_hyphen_values = true)]
+    pub until: String,
 }
 
 /// Arguments of `mfactl policy explain`.
@@ -152,6 +243,16 @@ pub struct PolicyServiceArgs {
     /// What the service asks for
     #[arg(value_name = "MODE", value_enum)]
     pub mode: PolicyMode,
+
+    /// The methods allowed on the service, comma-separated or repeated (totp, recovery)
+    /// [default: every method]
+    #[arg(
+        long,
+        value_name = "METHOD",
+        value_delimiter = ',',
+        value_parser = parse_method
+    )]
+    pub methods: Vec<String>,
 }
 
 /// `MODE` of `mfactl policy service`.
@@ -227,9 +328,9 @@ pub struct ListArgs {
 /// Arguments of `mfactl remove`.
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
-    /// The owner of the token
+    /// The owner of the token [default: yourself]
     #[arg(value_name = "USER", value_parser = parse_user)]
-    pub user: String,
+    pub user: Option<String>,
 
     /// The token's id or name, as `mfactl list` shows it
     #[arg(value_name = "TOKEN", value_parser = parse_token)]
@@ -263,9 +364,57 @@ pub struct StatusArgs {
 /// Arguments of `mfactl unlock`.
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
-    /// The account whose failures to forget
+    /// The account whose failures, back-off and lock to clear
     #[arg(value_name = "USER", value_parser = parse_user)]
     pub user: String,
+}
+
+/// Arguments of `mfactl lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The account to lock
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: String,
+
+    /// Why, for other administrators (`mfactl status` shows it; the user never sees it)
+    #[arg(long, value_name = "TEXT", value_parser = parse_name)]
+    pub reason: Option<String>,
+}
+
+/// Arguments of `mfactl always-require`.
+#[derive(Debug, Args)]
+pub struct AlwaysRequireArgs {
+    /// Turn it on or off
+    #[arg(value_name = "on|off", value_enum)]
+    pub state: OnOff,
+
+    /// The account [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+}
+
+/// `on|off` of `mfactl always-require`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// A second factor is asked on every service that stacks pam_mfa, even where its rule is off
+    On,
+    /// The service rules and group enforcement decide again
+    Off,
+}
+
+impl OnOff {
+    /// Whether this is `on`.
+    pub fn is_on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+/// Arguments of `mfactl recovery generate`.
+#[derive(Debug, Args)]
+pub struct RecoveryGenerateArgs {
+    /// The account [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
 }
 
 /// Where `--secret` comes from. Its `Debug` never shows the secret.
@@ -364,6 +513,39 @@ fn parse_user(s: &str) -> Result<String, String> {
 fn parse_group(s: &str) -> Result<String, String> {
     check_user_name(s).map_err(|e| e.to_string().replacen("user name", "group name", 1))?;
     Ok(s.to_owned())
+}
+
+/// A user name, or `group:NAME`.
+fn parse_subject(s: &str) -> Result<String, String> {
+    match s.strip_prefix("group:") {
+        Some(group) => parse_group(group).map(|_| s.to_owned()),
+        None => parse_user(s),
+    }
+}
+
+/// `all`, `none` or `group:NAME`.
+fn parse_allow(s: &str) -> Result<String, String> {
+    match s {
+        "all" | "none" => Ok(s.to_owned()),
+        _ => match s.strip_prefix("group:") {
+            Some(group) => parse_group(group).map(|_| s.to_owned()),
+            None => Err("expected all, none or group:NAME".into()),
+        },
+    }
+}
+
+/// One of [`METHOD_NAMES`], in any case; an empty value (`--methods ''`) stands for every
+/// method and is dropped later.
+fn parse_method(s: &str) -> Result<String, String> {
+    let method = s.trim().to_ascii_lowercase();
+    if method.is_empty() || METHOD_NAMES.contains(&method.as_str()) {
+        Ok(method)
+    } else {
+        Err(format!(
+            "unknown method (expected {})",
+            METHOD_NAMES.join(" or ")
+        ))
+    }
 }
 
 /// A free-text field: non-empty, at most [`MAX_FIELD_LEN`] bytes, no control characters.

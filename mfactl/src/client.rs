@@ -6,8 +6,8 @@ use zbus::proxy::CacheProperties;
 use zbus::{Address, Connection};
 
 use mfa_proto::{
-    EnrollmentStart, ManageProxy, MfaError, PolicyExplanation, ServicePolicy, TokenInfo,
-    TotpEnrollOptions, UserStatus, WhoAmI,
+    EnrollmentStart, ManageProxy, MfaError, PolicyExplanation, PolicyOverview, TokenInfo,
+    TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 use crate::error::{CliError, from_zbus};
@@ -81,16 +81,35 @@ pub(crate) trait ManageApi {
     ) -> Result<TokenInfo, MfaError>;
     /// `Status`.
     async fn status(&self, user: &str) -> Result<UserStatus, MfaError>;
-    /// `ResetFailures`.
-    async fn reset_failures(&self, user: &str) -> Result<(), MfaError>;
+    /// `Unlock`.
+    async fn unlock(&self, user: &str) -> Result<(), MfaError>;
+    /// `Lock`.
+    async fn lock(&self, user: &str, reason: &str) -> Result<(), MfaError>;
     /// `SetServicePolicy`.
-    async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError>;
-    /// `ServicePolicies`.
-    async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError>;
+    async fn set_service_policy(
+        &self,
+        service: &str,
+        mode: &str,
+        methods: &[&str],
+    ) -> Result<(), MfaError>;
+    /// `Policy`.
+    async fn policy(&self) -> Result<PolicyOverview, MfaError>;
     /// `SetGroupEnforcement`.
     async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError>;
-    /// `EnforcedGroups`.
-    async fn enforced_groups(&self) -> Result<Vec<String>, MfaError>;
+    /// `SetAlwaysRequirePermission`.
+    async fn set_always_require_permission(&self, allow: &str) -> Result<(), MfaError>;
+    /// `SetAlwaysRequire`.
+    async fn set_always_require(&self, user: &str, on: bool) -> Result<(), MfaError>;
+    /// `SetGrace`.
+    async fn set_grace(&self, subject: &str, until: i64) -> Result<(), MfaError>;
+    /// `GenerateRecoveryCodes`.
+    async fn generate_recovery_codes(&self, user: &str) -> Result<Vec<String>, MfaError>;
+    /// `RecoveryCodesLeft`.
+    async fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError>;
+    /// `BeginStepUp`.
+    async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError>;
+    /// `AnswerStepUp`.
+    async fn answer_step_up(&self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
     /// `Explain`.
     async fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError>;
 }
@@ -141,24 +160,57 @@ impl ManageApi for ManageProxy<'_> {
         ManageProxy::status(self, user).await
     }
 
-    async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {
-        ManageProxy::reset_failures(self, user).await
+    async fn unlock(&self, user: &str) -> Result<(), MfaError> {
+        ManageProxy::unlock(self, user).await
     }
 
-    async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError> {
-        ManageProxy::set_service_policy(self, service, mode).await
+    async fn lock(&self, user: &str, reason: &str) -> Result<(), MfaError> {
+        ManageProxy::lock(self, user, reason).await
     }
 
-    async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
-        ManageProxy::service_policies(self).await
+    async fn set_service_policy(
+        &self,
+        service: &str,
+        mode: &str,
+        methods: &[&str],
+    ) -> Result<(), MfaError> {
+        ManageProxy::set_service_policy(self, service, mode, methods).await
+    }
+
+    async fn policy(&self) -> Result<PolicyOverview, MfaError> {
+        ManageProxy::policy(self).await
     }
 
     async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError> {
         ManageProxy::set_group_enforcement(self, group, enforce).await
     }
 
-    async fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
-        ManageProxy::enforced_groups(self).await
+    async fn set_always_require_permission(&self, allow: &str) -> Result<(), MfaError> {
+        ManageProxy::set_always_require_permission(self, allow).await
+    }
+
+    async fn set_always_require(&self, user: &str, on: bool) -> Result<(), MfaError> {
+        ManageProxy::set_always_require(self, user, on).await
+    }
+
+    async fn set_grace(&self, subject: &str, until: i64) -> Result<(), MfaError> {
+        ManageProxy::set_grace(self, subject, until).await
+    }
+
+    async fn generate_recovery_codes(&self, user: &str) -> Result<Vec<String>, MfaError> {
+        ManageProxy::generate_recovery_codes(self, user).await
+    }
+
+    async fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError> {
+        ManageProxy::recovery_codes_left(self, user).await
+    }
+
+    async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError> {
+        ManageProxy::begin_step_up(self, user).await
+    }
+
+    async fn answer_step_up(&self, flow: &str, answer: &str) -> Result<WireStep, MfaError> {
+        ManageProxy::answer_step_up(self, flow, answer).await
     }
 
     async fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError> {

@@ -37,6 +37,9 @@ pub enum CliError {
     Output(io::Error),
     /// The enrollment failed after it had started, and was cancelled: nothing was saved.
     Cancelled(Box<CliError>),
+    /// The fresh second factor a change needed was not given: denied, or the daemon's
+    /// conversation could not be completed. The change was not made.
+    StepUp(String),
 }
 
 impl CliError {
@@ -119,7 +122,9 @@ pub(crate) fn from_zbus(e: zbus::Error, address: &str) -> CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
-            CliError::Usage(m) | CliError::Bus(m) | CliError::Input(m) => m.clone(),
+            CliError::Usage(m) | CliError::Bus(m) | CliError::Input(m) | CliError::StepUp(m) => {
+                m.clone()
+            }
             CliError::Unreachable { address, detail } => {
                 let detail = detail.trim_end_matches('.');
                 format!("cannot reach mfad on {address}: {detail}. Is mfad running?")
@@ -202,6 +207,8 @@ mod tests {
             MfaError::UnknownToken("alice has no token \"x\"".into()),
             MfaError::CodeRejected("the code did not verify; nothing was saved".into()),
             MfaError::RateLimited("try again after 10:00 UTC".into()),
+            MfaError::StepUpRequired("this change needs a fresh second factor".into()),
+            MfaError::NotEnrolled("alice has no token; enroll one first".into()),
         ] {
             let want = e.message();
             let e = CliError::from(e).at_address(ADDR);
@@ -224,6 +231,15 @@ mod tests {
         let inner = CliError::from(MfaError::ZBus(zbus::Error::InputOutput(Arc::new(io))));
         let e = CliError::Cancelled(Box::new(inner)).at_address(ADDR);
         assert!(e.to_string().contains("Is mfad running?"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_step_up_exits_one_with_its_message() {
+        let e = CliError::StepUp("Access denied.\nThe code did not verify.".into());
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.to_string(), "Access denied.\nThe code did not verify.");
+        let e = CliError::StepUp("no\u{1b}[2J".into()).at_address(ADDR);
+        assert!(!e.to_string().contains('\u{1b}'));
     }
 
     #[test]

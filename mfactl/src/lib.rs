@@ -10,6 +10,7 @@
 pub mod cli;
 mod client;
 mod commands;
+mod deadline;
 pub mod error;
 pub mod output;
 mod prompt;

@@ -11,7 +11,11 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use mfa_core::policy::DEFAULT_MODE;
-use mfa_proto::{PolicyExplanation, ServicePolicy, TokenInfo, UserStatus, WhoAmI};
+use mfa_proto::{
+    GraceDeadline, PolicyExplanation, PolicyOverview, ServicePolicy, TokenInfo, UserStatus, WhoAmI,
+};
+
+use crate::deadline::rfc3339;
 
 /// Column titles of `mfactl list`.
 pub const TABLE_HEADERS: [&str; 8] = [
@@ -113,20 +117,30 @@ pub fn token_table(tokens: &[TokenInfo]) -> String {
 }
 
 /// Column titles of `mfactl policy show`.
-pub const POLICY_HEADERS: [&str; 2] = ["SERVICE", "MODE"];
+pub const POLICY_HEADERS: [&str; 3] = ["SERVICE", "MODE", "METHODS"];
 
-/// The `mfactl policy show` text: a table of the rules (or a sentence when there are none),
+/// A list of methods for people: `all` when empty (every method), else comma-separated.
+pub fn methods_text(methods: &[String]) -> String {
+    if methods.is_empty() {
+        return "all".to_owned();
+    }
+    let names: Vec<String> = methods.iter().map(|m| one_line(m).into_owned()).collect();
+    names.join(",")
+}
+
+/// The service rules of `mfactl policy show`: a table (or a sentence when there are none),
 /// then the built-in default.
 pub fn policy_table(policies: &[ServicePolicy]) -> String {
     let mut out = if policies.is_empty() {
         "No service rules are set.\n".to_owned()
     } else {
-        let rows: Vec<[String; 2]> = policies
+        let rows: Vec<[String; 3]> = policies
             .iter()
             .map(|p| {
                 [
                     one_line(&p.service).into_owned(),
                     one_line(&p.mode).into_owned(),
+                    methods_text(&p.methods),
                 ]
             })
             .collect();
@@ -150,12 +164,74 @@ pub fn enforced_groups_line(groups: &[String]) -> String {
     )
 }
 
+/// Who may turn always-require on for themselves, as a sentence.
+pub fn always_require_allow_line(allow: &str) -> String {
+    let who = match allow {
+        "all" => "every user may turn it on for themselves".to_owned(),
+        "none" => "only administrators may turn it on (for anyone)".to_owned(),
+        _ => match allow.strip_prefix("group:") {
+            Some(group) => format!(
+                "members of group {} may turn it on for themselves; administrators for anyone",
+                one_line(group)
+            ),
+            None => format!("who may turn it on: {}", one_line(allow)),
+        },
+    };
+    format!("Always-require: {who}.\n")
+}
+
+/// The enrollment deadlines of `mfactl policy show` at Unix time `now`, or a sentence when
+/// there are none.
+pub fn grace_text(grace: &[GraceDeadline], now: i64) -> String {
+    if grace.is_empty() {
+        return "No enrollment deadlines.\n".to_owned();
+    }
+    let mut out = "Enrollment deadlines (until then, a user who must use MFA but has no usable \
+                   method is let in with a warning):\n"
+        .to_owned();
+    let subjects: Vec<String> = grace
+        .iter()
+        .map(|g| one_line(&g.subject).into_owned())
+        .collect();
+    let width = subjects
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (g, subject) in grace.iter().zip(&subjects) {
+        let passed = if g.until <= now { " (passed)" } else { "" };
+        let pad = width - subject.chars().count();
+        out.push_str(&format!(
+            "  {subject}{}  {}{passed}\n",
+            " ".repeat(pad),
+            rfc3339(g.until)
+        ));
+    }
+    out
+}
+
+/// The whole `mfactl policy show` text at Unix time `now`: service rules, enforced groups,
+/// always-require permission, enrollment deadlines.
+pub fn policy_overview_text(policy: &PolicyOverview, now: i64) -> String {
+    let mut out = policy_table(&policy.services);
+    out.push_str(&enforced_groups_line(&policy.enforced_groups));
+    out.push_str(&always_require_allow_line(&policy.always_require_allow));
+    out.push_str(&grace_text(&policy.grace, now));
+    out
+}
+
 /// The `mfactl policy explain` text: the decision as a sentence, then one `  - ` line per
 /// reason.
 pub fn explanation_text(user: &str, service: &str, explanation: &PolicyExplanation) -> String {
     let decision = match explanation.decision.as_str() {
         "ask" => "a verification code is asked.".into(),
-        "deny-not-enrolled" => "denied: MFA is required and no token is enrolled.".into(),
+        "deny-not-enrolled" => {
+            "denied: MFA is required and no method allowed there is enrolled.".into()
+        }
+        "grace" => "let in with a warning: MFA is required and no method allowed there is \
+                    enrolled, but the enrollment deadline has not passed."
+            .into(),
+        "deny-locked" => "denied: an administrator locked this user's second factor.".into(),
         "not-required" => "no second factor is needed (the module returns PAM_IGNORE).".into(),
         other => one_line(other),
     };
@@ -172,8 +248,9 @@ pub fn explanation_text(user: &str, service: &str, explanation: &PolicyExplanati
     out
 }
 
-/// The `mfactl status` text at Unix time `now`: the user, the token table, the failure and
-/// lock state, then what each service with a rule would do.
+/// The `mfactl status` text at Unix time `now`: the user, the token table, recovery codes,
+/// always-require, the failure and lock state, the enrollment deadline, then what each service
+/// with a rule would do and with which methods.
 pub fn status_text(status: &UserStatus, now: i64) -> String {
     let user = one_line(&status.user);
     let mut out = format!("User: {user}\n");
@@ -182,6 +259,12 @@ pub fn status_text(status: &UserStatus, now: i64) -> String {
     } else {
         out.push_str(&token_table(&status.tokens));
     }
+    out.push_str(&format!(
+        "Recovery codes: {} unused\n",
+        status.recovery_codes_left
+    ));
+    let always = if status.always_require { "on" } else { "off" };
+    out.push_str(&format!("Always require MFA: {always}\n"));
     out.push_str(&format!("Failed attempts: {}\n", status.failures));
     if status.locked_out {
         out.push_str(&format!(
@@ -195,18 +278,54 @@ pub fn status_text(status: &UserStatus, now: i64) -> String {
     } else {
         out.push_str("Locked: no\n");
     }
+    if status.admin_locked {
+        out.push_str(&format!(
+            "Administrative lock: yes, until an administrator runs mfactl unlock {user}\n"
+        ));
+        if !status.lock_reason.is_empty() {
+            out.push_str(&format!("Lock reason: {}\n", one_line(&status.lock_reason)));
+        }
+    } else {
+        out.push_str("Administrative lock: no\n");
+    }
+    if status.grace_until != 0 {
+        let passed = if status.grace_until <= now {
+            " (passed)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "Enrollment deadline: {}{passed}\n",
+            rfc3339(status.grace_until)
+        ));
+    }
     out.push_str("Services:\n");
     if status.services.is_empty() {
         out.push_str("  (no service rules; every service requires MFA)\n");
     }
     for rule in &status.services {
         let phrase = match rule.mode.as_str() {
-            "ask" => "code asked".into(),
-            "deny-not-enrolled" => "denied (no token)".into(),
+            "ask" => "second factor asked".into(),
+            "deny-not-enrolled" => "denied (no usable method enrolled)".into(),
+            "grace" => "let in with a warning (no usable method; deadline not passed)".into(),
+            "deny-locked" => "denied (administrative lock)".into(),
             "not-required" => "not asked".into(),
             other => one_line(other),
         };
-        out.push_str(&format!("  {}: {phrase}\n", one_line(&rule.service)));
+        let methods = if rule.methods.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = rule
+                .methods
+                .iter()
+                .map(|m| one_line(m).into_owned())
+                .collect();
+            format!(" (methods: {})", names.join(", "))
+        };
+        out.push_str(&format!(
+            "  {}: {phrase}{methods}\n",
+            one_line(&rule.service)
+        ));
     }
     out
 }
@@ -282,6 +401,35 @@ pub struct UnlockReport<'a> {
     pub unlocked: bool,
 }
 
+/// What `mfactl lock --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct LockReport<'a> {
+    /// The account.
+    pub user: &'a str,
+    /// Always true: failures exit non-zero and print nothing on standard output.
+    pub locked: bool,
+    /// The reason given (empty without `--reason`).
+    pub reason: &'a str,
+}
+
+/// What `mfactl always-require --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct AlwaysRequireReport<'a> {
+    /// The account.
+    pub user: &'a str,
+    /// The setting now.
+    pub always_require: bool,
+}
+
+/// What `mfactl recovery generate --json` prints after success. It holds the codes.
+#[derive(Debug, Serialize)]
+pub struct RecoveryCodesReport<'a> {
+    /// The account.
+    pub user: &'a str,
+    /// The new codes, each usable once; the earlier set no longer works.
+    pub codes: &'a [String],
+}
+
 /// What `mfactl policy service --json` prints after success.
 #[derive(Debug, Serialize)]
 pub struct PolicyReport<'a> {
@@ -289,15 +437,26 @@ pub struct PolicyReport<'a> {
     pub service: &'a str,
     /// The mode set, or `unset` when the rule was removed.
     pub mode: &'a str,
+    /// The methods allowed there; empty means every method.
+    pub methods: &'a [&'a str],
 }
 
-/// What `mfactl policy show --json` prints.
+/// What `mfactl policy always-require allow --json` prints after success.
 #[derive(Debug, Serialize)]
-pub struct PolicyList<'a> {
-    /// The rules, in mfad's order.
-    pub services: &'a [ServicePolicy],
-    /// The groups whose members must use MFA, in mfad's order.
-    pub enforced_groups: &'a [String],
+pub struct AllowReport<'a> {
+    /// `all`, `none` or `group:NAME`.
+    pub always_require_allow: &'a str,
+}
+
+/// What `mfactl policy grace --json` prints after success.
+#[derive(Debug, Serialize)]
+pub struct GraceReport<'a> {
+    /// The user name, or `group:NAME`.
+    pub subject: &'a str,
+    /// The deadline as Unix time; 0 when it was removed.
+    pub until: i64,
+    /// The deadline as RFC 3339 UTC (`2026-12-31T23:59:59Z`); null when it was removed.
+    pub deadline: Option<String>,
 }
 
 /// What `mfactl policy group --json` prints after success.
@@ -316,7 +475,8 @@ pub struct ExplanationReport<'a> {
     pub user: &'a str,
     /// The service as given.
     pub service: &'a str,
-    /// mfad's decision: `ask`, `deny-not-enrolled` or `not-required`.
+    /// mfad's decision: `ask`, `deny-not-enrolled`, `grace`, `deny-locked` or
+    /// `not-required`.
     pub decision: &'a str,
     /// One line per rule consulted, in mfad's order.
     pub reasons: &'a [String],

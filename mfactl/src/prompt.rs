@@ -3,10 +3,15 @@
 //! When standard input is a terminal the question goes to `/dev/tty` and the answer comes
 //! from it, so standard output stays clean for `--json` and scripts. Otherwise one line is
 //! read from standard input and the question goes to standard error.
+//!
+//! [`Prompter::ask_hidden`] turns the terminal's echo off while the answer is typed (a
+//! step-up answer the daemon marks as not to be echoed). Without a terminal it is
+//! [`Prompter::ask`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 
+use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 use zeroize::Zeroizing;
 
 /// Longest line read, in bytes. A code is at most 64 bytes and a base32 secret about 210;
@@ -23,6 +28,9 @@ pub(crate) trait Prompter {
 
     /// Asks `question` and reads one line, without its line ending. `None` at end of input.
     fn ask(&mut self, question: &str) -> io::Result<Option<Zeroizing<String>>>;
+
+    /// Like [`ask`](Prompter::ask), but at a terminal the answer is not echoed.
+    fn ask_hidden(&mut self, question: &str) -> io::Result<Option<Zeroizing<String>>>;
 }
 
 /// The real terminal, or standard input and standard error.
@@ -88,6 +96,46 @@ impl Prompter for SystemPrompter {
                 }
                 answer
             }
+        }
+    }
+
+    fn ask_hidden(&mut self, question: &str) -> io::Result<Option<Zeroizing<String>>> {
+        let Some(tty) = self.tty() else {
+            return self.ask(question);
+        };
+        write_flush(&mut tty.writer, question)?;
+        // If the echo cannot be turned off, the answer is read visibly rather than not at all.
+        let echo_off = EchoOff::new(&tty.writer);
+        let answer = read_line(&mut tty.reader);
+        drop(echo_off);
+        answer
+    }
+}
+
+/// The terminal's echo turned off (the newline still echoes), restored when dropped.
+struct EchoOff<'a> {
+    tty: &'a File,
+    saved: Option<Termios>,
+}
+
+impl<'a> EchoOff<'a> {
+    fn new(tty: &'a File) -> Self {
+        let saved = termios::tcgetattr(tty).ok();
+        if let Some(saved) = &saved {
+            let mut quiet = saved.clone();
+            quiet.local_flags.remove(LocalFlags::ECHO);
+            quiet.local_flags.insert(LocalFlags::ECHONL);
+            // On failure the answer is simply echoed.
+            let _ = termios::tcsetattr(tty, SetArg::TCSANOW, &quiet);
+        }
+        EchoOff { tty, saved }
+    }
+}
+
+impl Drop for EchoOff<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = termios::tcsetattr(self.tty, SetArg::TCSANOW, saved);
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use mfa_core::config::{Config, DEFAULT_CONFIG_PATH};
 use mfa_proto::{BUS_NAME, OBJECT_PATH, SYSTEM_BUS_ADDRESS};
@@ -35,6 +35,11 @@ pub struct Cli {
     /// Also write log lines to stderr.
     #[arg(long)]
     pub log_stderr: bool,
+}
+
+/// The whole command-line definition, for the man page generator (`mfa-docs`).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {

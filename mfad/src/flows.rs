@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mfa_core::policy::{Method, MethodSet};
 use mfa_proto::MfaError;
 
 /// How long a prompt may wait for its answer.
@@ -29,6 +30,33 @@ pub struct Flow {
     pub user_exists: bool,
     /// When it was begun.
     pub started: Instant,
+    /// A login, or a step-up for a management change.
+    pub purpose: Purpose,
+    /// What the pending prompt asked.
+    pub stage: Stage,
+}
+
+/// Why a flow exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A PAM login (`Login1.Begin`).
+    Login,
+    /// A fresh factor before a sensitive self-service change (`Manage1.BeginStepUp`).
+    StepUp,
+}
+
+/// What the pending prompt asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Which method to use (the chooser), with the number of invalid choices so far.
+    Choose {
+        /// The methods offered, in order.
+        methods: MethodSet,
+        /// Invalid answers so far.
+        invalid: u8,
+    },
+    /// A code for this method.
+    Code(Method),
 }
 
 /// The table of flows.
@@ -102,6 +130,8 @@ mod tests {
             service: "sshd".into(),
             user_exists: true,
             started: Instant::now(),
+            purpose: Purpose::Login,
+            stage: Stage::Code(Method::Totp),
         }
     }
 

@@ -6,8 +6,8 @@ use zbus::message::Header;
 use zbus::{Connection, interface};
 
 use mfa_proto::{
-    EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, ServicePolicy, TokenInfo,
-    TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, PolicyOverview, ServicePolicy,
+    TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 use crate::authz::Caller;
@@ -172,20 +172,27 @@ impl ManageService {
         )
     }
 
-    /// Clears a user's failures (admin).
-    async fn reset_failures(
+    /// Clears a user's failures, back-off and administrative lock (admin).
+    async fn unlock(
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
         user: &str,
     ) -> Result<(), MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
-        logged(
-            &self.0,
-            &c,
-            "ResetFailures",
-            self.0.reset_failures(&c, user),
-        )
+        logged(&self.0, &c, "Unlock", self.0.unlock(&c, user))
+    }
+
+    /// Locks a user's second factor (admin).
+    async fn lock(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        reason: &str,
+    ) -> Result<(), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(&self.0, &c, "Lock", self.0.lock(&c, user, reason))
     }
 
     /// Sets or removes a service rule (admin).
@@ -195,14 +202,25 @@ impl ManageService {
         #[zbus(connection)] conn: &Connection,
         service: &str,
         mode: &str,
+        methods: Vec<String>,
     ) -> Result<(), MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
         logged(
             &self.0,
             &c,
             "SetServicePolicy",
-            self.0.set_service_policy(&c, service, mode),
+            self.0.set_service_policy(&c, service, mode, &methods),
         )
+    }
+
+    /// The whole policy.
+    async fn policy(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<PolicyOverview, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(&self.0, &c, "Policy", self.0.policy())
     }
 
     /// Lists the service rules.
@@ -281,5 +299,121 @@ impl ManageService {
     ) -> Result<UserStatus, MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
         logged(&self.0, &c, "Status", self.0.status(&c, user))
+    }
+
+    /// Who may turn always-require on for themselves (admin).
+    async fn set_always_require_permission(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        allow: &str,
+    ) -> Result<(), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "SetAlwaysRequirePermission",
+            self.0.set_always_require_permission(&c, allow),
+        )
+    }
+
+    /// Turns always-require on or off.
+    async fn set_always_require(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        on: bool,
+    ) -> Result<(), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "SetAlwaysRequire",
+            self.0.set_always_require(&c, user, on),
+        )
+    }
+
+    /// Sets or removes an enrollment deadline (admin).
+    async fn set_grace(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        subject: &str,
+        until: i64,
+    ) -> Result<(), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "SetGrace",
+            self.0.set_grace(&c, subject, until),
+        )
+    }
+
+    /// Creates a new set of recovery codes.
+    async fn generate_recovery_codes(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+    ) -> Result<Vec<String>, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "GenerateRecoveryCodes",
+            self.0.generate_recovery_codes(&c, user),
+        )
+    }
+
+    /// Unused recovery codes of a user.
+    async fn recovery_codes_left(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+    ) -> Result<u32, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "RecoveryCodesLeft",
+            self.0.recovery_codes_left(&c, user),
+        )
+    }
+
+    /// Starts a step-up.
+    async fn begin_step_up(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+    ) -> Result<WireStep, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "BeginStepUp",
+            self.0.begin_step_up(&c, user).map(WireStep::from),
+        )
+    }
+
+    /// Answers a step-up prompt.
+    async fn answer_step_up(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+        answer: String,
+    ) -> Result<WireStep, MfaError> {
+        let answer = zeroize::Zeroizing::new(answer);
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "AnswerStepUp",
+            self.0.answer_step_up(&c, flow, &answer).map(WireStep::from),
+        )
     }
 }

@@ -58,23 +58,29 @@ pub fn by_uid(uid: u32) -> Option<Account> {
 /// Whether `account` is a member of the group called `group` (primary or supplementary,
 /// as `getgrouplist` reports).
 pub fn in_group(account: &Account, group: &str) -> bool {
-    first_member_group(account, std::slice::from_ref(&group)).is_some()
+    !member_groups(account, std::slice::from_ref(&group)).is_empty()
 }
 
-/// The first of `groups` that `account` belongs to. The account's memberships are read from
-/// NSS once (one `getgrouplist`), however many groups are asked about; NSS failures and
-/// unknown groups count as "not a member".
-pub fn first_member_group<G: AsRef<str>>(account: &Account, groups: &[G]) -> Option<String> {
+/// The groups among `groups` that `account` belongs to (primary or supplementary), in the
+/// order given, with one `getgrouplist` call. Unknown groups are skipped.
+pub fn member_groups<G: AsRef<str>>(account: &Account, groups: &[G]) -> Vec<String> {
     if groups.is_empty() {
-        return None;
+        return Vec::new();
     }
-    let name = CString::new(account.name.as_str()).ok()?;
-    let member_of = getgrouplist(&name, Gid::from_raw(account.gid)).ok()?;
+    let Ok(name) = CString::new(account.name.as_str()) else {
+        return Vec::new();
+    };
+    let Ok(member_of) = getgrouplist(&name, Gid::from_raw(account.gid)) else {
+        return Vec::new();
+    };
     groups
         .iter()
         .map(AsRef::as_ref)
-        .find(|g| matches!(Group::from_name(g), Ok(Some(group)) if member_of.contains(&group.gid)))
+        .filter(
+            |g| matches!(Group::from_name(g), Ok(Some(group)) if member_of.contains(&group.gid)),
+        )
         .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -90,12 +96,12 @@ mod tests {
     }
 
     #[test]
-    fn first_member_group_skips_unknown_and_foreign_groups() {
+    fn member_groups_skips_unknown_and_foreign_groups() {
         let root = lookup("root").unwrap();
         let groups = ["no-such-group-mfa-test", "nogroup", "root"];
-        assert_eq!(first_member_group(&root, &groups).as_deref(), Some("root"));
-        assert_eq!(first_member_group(&root, &["no-such-group-mfa-test"]), None);
-        assert_eq!(first_member_group::<&str>(&root, &[]), None);
+        assert_eq!(member_groups(&root, &groups), vec!["root".to_owned()]);
+        assert!(member_groups(&root, &["no-such-group-mfa-test"]).is_empty());
+        assert!(member_groups::<&str>(&root, &[]).is_empty());
     }
 
     #[test]

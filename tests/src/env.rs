@@ -412,6 +412,16 @@ impl TestEnv {
         run(self.mfactl_cmd(Some(user), args), b"", CLIENT_DEADLINE)
     }
 
+    /// Runs mfactl as `user` with `input` on its standard input (not a terminal: mfactl then
+    /// reads one line per prompt, e.g. a step-up's code).
+    pub fn mfactl_as_with_input(&self, user: &str, args: &[&str], input: &str) -> CmdOutput {
+        run(
+            self.mfactl_cmd(Some(user), args),
+            input.as_bytes(),
+            CLIENT_DEADLINE,
+        )
+    }
+
     /// Spawns mfactl with piped stdio for interactive use (caller: root).
     pub fn mfactl_spawn(&self, args: &[&str]) -> Child {
         let mut cmd = self.mfactl_cmd(None, args);

@@ -17,6 +17,7 @@
 //! the way it is shipped (alone, without the daemon's features unified in).
 
 mod env;
+pub mod manage;
 mod process;
 mod syslog;
 mod totp;

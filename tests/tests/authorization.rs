@@ -205,8 +205,18 @@ fn given_non_root_user_when_self_enrolling_and_logging_in_as_themselves_then_all
     // A non-root process authenticating its own user may use the daemon.
     env.login_as("nobody", "nobody", &[&t.current_code()])
         .assert_success();
-    // And remove their own token.
+    // Removing their own last token needs a fresh second factor in the same command.
     let out = env.mfactl_as("nobody", &["remove", "nobody", "totp"]);
+    assert!(
+        !out.success(),
+        "removed the last token without a step-up:\n{out}"
+    );
+    assert!(out.stderr.contains("fresh second factor"), "{out}");
+    assert_eq!(token_count(&env, "nobody"), 1);
+    // The login consumed this step; the next one is inside the ±1 window.
+    mfa_tests::wait_for_fresh_step(30, 6);
+    let code = format!("{}\n", t.code_at(mfa_tests::now() + 30));
+    let out = env.mfactl_as_with_input("nobody", &["remove", "nobody", "totp"], &code);
     assert!(out.success(), "{out}");
     assert_eq!(token_count(&env, "nobody"), 0);
 }

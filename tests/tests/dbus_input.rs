@@ -196,10 +196,10 @@ fn given_malformed_user_names_when_calling_methods_then_invalid_user() {
             matches!(r, Err(MfaError::InvalidUser(_))),
             "BeginTotpEnrollment({name:.20?}): {r:?}"
         );
-        let r = manage(&conn, async |p| p.reset_failures(name).await);
+        let r = manage(&conn, async |p| p.unlock(name).await);
         assert!(
             matches!(r, Err(MfaError::InvalidUser(_))),
-            "ResetFailures({name:.20?}): {r:?}"
+            "Unlock({name:.20?}): {r:?}"
         );
         let r = begin(&conn, &facts(name));
         assert!(

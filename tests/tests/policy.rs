@@ -25,8 +25,10 @@ fn manage<T>(
 }
 
 fn set_policy(env: &TestEnv, service: &str, mode: &str) {
-    manage(env, async |p| p.set_service_policy(service, mode).await)
-        .unwrap_or_else(|e| panic!("set {service} {mode}: {e}"));
+    manage(env, async |p| {
+        p.set_service_policy(service, mode, &[]).await
+    })
+    .unwrap_or_else(|e| panic!("set {service} {mode}: {e}"));
 }
 
 /// A stack where pam_mfa is the only thing that could grant: with `required`/`requisite`

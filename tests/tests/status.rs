@@ -73,9 +73,12 @@ fn given_failures_and_rules_then_status_reports_them() {
     for _ in 0..2 {
         assert!(!env.login("sys", &[&t.wrong_code()]).succeeded());
     }
-    manage(&env, async |p| p.set_service_policy("sshd", "off").await).unwrap();
     manage(&env, async |p| {
-        p.set_service_policy("sudo", "required").await
+        p.set_service_policy("sshd", "off", &[]).await
+    })
+    .unwrap();
+    manage(&env, async |p| {
+        p.set_service_policy("sudo", "required", &[]).await
     })
     .unwrap();
     let s = manage(&env, async |p| p.status("sys").await).unwrap();
@@ -97,7 +100,7 @@ fn given_failures_and_rules_then_status_reports_them() {
         ]
     );
     // Unlock clears it.
-    manage(&env, async |p| p.reset_failures("sys").await).unwrap();
+    manage(&env, async |p| p.unlock("sys").await).unwrap();
     let s = manage(&env, async |p| p.status("sys").await).unwrap();
     assert_eq!((s.failures, s.locked_until), (0, 0));
     // Users see their own status only.

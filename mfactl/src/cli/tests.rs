@@ -187,22 +187,47 @@ fn list_defaults_to_the_caller() {
 }
 
 #[test]
-fn remove_needs_both_user_and_token() {
+fn remove_takes_an_optional_user_and_a_token() {
     match parse(&["remove", "alice", "work-phone"]).unwrap().command {
         Command::Remove(RemoveArgs { user, token }) => {
-            assert_eq!((user.as_str(), token.as_str()), ("alice", "work-phone"));
+            assert_eq!(user.as_deref(), Some("alice"));
+            assert_eq!(token, "work-phone");
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        error_kind(&["remove", "alice"]),
-        ErrorKind::MissingRequiredArgument
-    );
+    // One argument is the token: one of the caller's own.
+    for args in [
+        &["remove", "work-phone"][..],
+        &["remove", "2", "--json"][..],
+    ] {
+        match parse(args).unwrap().command {
+            Command::Remove(RemoveArgs { user, token }) => {
+                assert_eq!(user, None, "{args:?}");
+                assert_eq!(token, args[1], "{args:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // As the token, a value is only checked as a field, not as a user name.
+    match parse(&["remove", "a b/c"]).unwrap().command {
+        Command::Remove(RemoveArgs { user, token }) => {
+            assert_eq!((user, token.as_str()), (None, "a b/c"));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(error_kind(&["remove"]), ErrorKind::MissingRequiredArgument);
     assert_eq!(
         error_kind(&["remove", "a", "b", "c"]),
         ErrorKind::UnknownArgument
     );
+    for args in [
+        &["remove", ""][..],
+        &["remove", "tok\u{7}"][..],
+        &["remove", "al ice", "1"][..],
+        &["remove", "", "1"][..],
+    ] {
+        assert_eq!(error_kind(args), ErrorKind::ValueValidation, "{args:?}");
+    }
 }
 
 #[test]
@@ -311,9 +336,14 @@ fn policy_service_takes_a_service_and_a_mode() {
             .unwrap()
             .command
         {
-            Command::Policy(PolicyCommand::Service(PolicyServiceArgs { service, mode })) => {
+            Command::Policy(PolicyCommand::Service(PolicyServiceArgs {
+                service,
+                mode,
+                methods,
+            })) => {
                 assert_eq!(service, "sshd");
                 assert_eq!(mode, want);
+                assert!(methods.is_empty(), "no --methods means every method");
                 assert_eq!(mode.as_str(), given);
             }
             other => panic!("{other:?}"),
@@ -476,4 +506,520 @@ fn policy_explain_refuses_star_bad_services_and_bad_users() {
         error_kind(&["policy", "explain", "alice"]),
         ErrorKind::MissingRequiredArgument
     );
+}
+
+#[test]
+fn unlock_clears_failures_back_off_and_the_lock() {
+    let cmd = command();
+    let about = cmd
+        .find_subcommand("unlock")
+        .and_then(clap::Command::get_about)
+        .map(ToString::to_string);
+    assert_eq!(
+        about.as_deref(),
+        Some(
+            "Clear a user's failure counter, back-off and administrative lock (administrators only)"
+        )
+    );
+    assert_eq!(
+        error_kind(&["unlock", "alice", "bob"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(
+        error_kind(&["unlock", "alice", "--reason", "x"]),
+        ErrorKind::UnknownArgument
+    );
+}
+
+#[test]
+fn lock_takes_a_user_and_an_optional_reason() {
+    match parse(&["lock", "alice"]).unwrap().command {
+        Command::Lock(LockArgs { user, reason }) => {
+            assert_eq!(user, "alice");
+            assert_eq!(reason, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    for args in [
+        &["lock", "alice", "--reason", "lost laptop"][..],
+        &["lock", "--reason", "lost laptop", "alice"][..],
+        &["lock", "alice", "--reason=lost laptop", "--json"][..],
+    ] {
+        match parse(args).unwrap().command {
+            Command::Lock(LockArgs { user, reason }) => {
+                assert_eq!(user, "alice", "{args:?}");
+                assert_eq!(reason.as_deref(), Some("lost laptop"), "{args:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let longest = "r".repeat(MAX_FIELD_LEN);
+    match parse(&["lock", "alice", "--reason", &longest])
+        .unwrap()
+        .command
+    {
+        Command::Lock(a) => assert_eq!(a.reason.as_deref(), Some(longest.as_str())),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn lock_refuses_a_missing_user_and_bad_reasons() {
+    assert_eq!(error_kind(&["lock"]), ErrorKind::MissingRequiredArgument);
+    assert_eq!(
+        error_kind(&["lock", "--reason", "x"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        error_kind(&["lock", "alice", "bob"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(
+        error_kind(&["lock", "alice", "--reason"]),
+        ErrorKind::InvalidValue
+    );
+    let long = "r".repeat(MAX_FIELD_LEN + 1);
+    for args in [
+        &["lock", "alice", "--reason", ""][..],
+        &["lock", "alice", "--reason", &long][..],
+        &["lock", "alice", "--reason", "lost\nlaptop"][..],
+        &["lock", "alice", "--reason", "a\u{1b}[2Jb"][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+}
+
+#[test]
+fn always_require_takes_on_or_off_and_an_optional_user() {
+    for (args, on, want_user) in [
+        (&["always-require", "on"][..], true, None),
+        (&["always-require", "off"][..], false, None),
+        (&["always-require", "on", "bob"][..], true, Some("bob")),
+        (
+            &["always-require", "off", "bob", "--json"][..],
+            false,
+            Some("bob"),
+        ),
+    ] {
+        match parse(args).unwrap().command {
+            Command::AlwaysRequire(AlwaysRequireArgs { state, user }) => {
+                assert_eq!(state.is_on(), on, "{args:?}");
+                assert_eq!(state, if on { OnOff::On } else { OnOff::Off }, "{args:?}");
+                assert_eq!(user.as_deref(), want_user, "{args:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn always_require_refuses_other_states_and_extra_arguments() {
+    assert_eq!(
+        error_kind(&["always-require"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    // The state comes first: a user name alone is a bad state. Only lower case is accepted.
+    for args in [
+        &["always-require", "bob"][..],
+        &["always-require", "bob", "on"][..],
+        &["always-require", "On"][..],
+        &["always-require", "OFF"][..],
+        &["always-require", "yes"][..],
+        &["always-require", "1"][..],
+        &["always-require", ""][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    assert_eq!(
+        error_kind(&["always-require", "on", "bob", "carol"]),
+        ErrorKind::UnknownArgument
+    );
+}
+
+#[test]
+fn recovery_generate_takes_an_optional_user() {
+    match parse(&["recovery", "generate"]).unwrap().command {
+        Command::Recovery(RecoveryCommand::Generate(RecoveryGenerateArgs { user })) => {
+            assert_eq!(user, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&["--json", "recovery", "generate", "bob"])
+        .unwrap()
+        .command
+    {
+        Command::Recovery(RecoveryCommand::Generate(RecoveryGenerateArgs { user })) => {
+            assert_eq!(user.as_deref(), Some("bob"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error_kind(&["recovery", "generate", "bob", "carol"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(parse(&["recovery"]).unwrap_err().exit_code(), 2);
+    assert_eq!(
+        error_kind(&["recovery", "list"]),
+        ErrorKind::InvalidSubcommand
+    );
+}
+
+fn service_methods(args: &[&str]) -> Vec<String> {
+    let mut all = vec!["policy", "service"];
+    all.extend_from_slice(args);
+    match parse(&all).unwrap().command {
+        Command::Policy(PolicyCommand::Service(a)) => a.methods,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn policy_service_methods_default_to_every_method() {
+    for mode in ["required", "optional", "off", "unset"] {
+        assert!(service_methods(&["sshd", mode]).is_empty(), "{mode}");
+    }
+}
+
+#[test]
+fn policy_service_methods_are_comma_separated_or_repeated_in_any_case() {
+    for args in [
+        &["sshd", "required", "--methods", "totp,recovery"][..],
+        &[
+            "sshd",
+            "required",
+            "--methods",
+            "totp",
+            "--methods",
+            "recovery",
+        ][..],
+        &["sshd", "required", "--methods=TOTP", "--methods=Recovery"][..],
+        &["sshd", "required", "--methods", " Totp , RECOVERY "][..],
+        &[
+            "--methods",
+            "totp",
+            "sshd",
+            "--methods",
+            "recovery",
+            "required",
+        ][..],
+    ] {
+        assert_eq!(service_methods(args), ["totp", "recovery"], "{args:?}");
+    }
+    // The order given is kept.
+    assert_eq!(
+        service_methods(&["*", "optional", "--methods", "recovery,totp"]),
+        ["recovery", "totp"]
+    );
+    assert_eq!(
+        service_methods(&["sshd", "required", "--methods", "TOTP"]),
+        ["totp"]
+    );
+}
+
+#[test]
+fn policy_service_refuses_unknown_methods_naming_the_known_ones() {
+    for args in [
+        &["policy", "service", "sshd", "required", "--methods", "sms"][..],
+        &[
+            "policy",
+            "service",
+            "sshd",
+            "required",
+            "--methods",
+            "totp,sms",
+        ][..],
+        &[
+            "policy",
+            "service",
+            "sshd",
+            "required",
+            "--methods",
+            "totp",
+            "--methods",
+            "u2f",
+        ][..],
+        &["policy", "service", "sshd", "required", "--methods", "all"][..],
+        &[
+            "policy",
+            "service",
+            "sshd",
+            "required",
+            "--methods",
+            "totp;recovery",
+        ][..],
+        &[
+            "policy",
+            "service",
+            "sshd",
+            "required",
+            "--methods",
+            "t\u{1b}otp",
+        ][..],
+    ] {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("unknown method"), "{msg}");
+        for known in METHOD_NAMES {
+            assert!(msg.contains(known), "{known} missing from {msg}");
+        }
+    }
+    assert_eq!(
+        error_kind(&["policy", "service", "sshd", "required", "--methods"]),
+        ErrorKind::InvalidValue
+    );
+}
+
+/// Parsing keeps `--methods` values as given (lower-cased); `commands::policy` then drops
+/// empty values, removes duplicates and refuses methods with `unset`.
+#[test]
+fn policy_service_methods_are_parsed_raw_and_normalized_later() {
+    assert_eq!(
+        service_methods(&[
+            "sshd",
+            "required",
+            "--methods",
+            "totp,TOTP",
+            "--methods",
+            "totp"
+        ]),
+        ["totp", "totp", "totp"]
+    );
+    assert_eq!(
+        service_methods(&["sshd", "required", "--methods", ""]),
+        [""]
+    );
+    assert_eq!(
+        service_methods(&["sshd", "required", "--methods", "totp,"]),
+        ["totp", ""]
+    );
+    assert_eq!(
+        service_methods(&["sshd", "unset", "--methods", "totp"]),
+        ["totp"]
+    );
+}
+
+#[test]
+fn policy_always_require_allow_takes_all_none_or_a_group() {
+    for who in ["all", "none", "group:wheel", "group:First.Last@example.com"] {
+        match parse(&["policy", "always-require", "allow", who])
+            .unwrap()
+            .command
+        {
+            Command::Policy(PolicyCommand::AlwaysRequire(PolicyAlwaysRequireCommand::Allow(
+                PolicyAllowArgs { who: got },
+            ))) => assert_eq!(got, who),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn policy_always_require_allow_refuses_other_values_and_bad_group_names() {
+    for who in [
+        "All",
+        "NONE",
+        "everyone",
+        "wheel",
+        "",
+        "Group:wheel",
+        "group",
+    ] {
+        let e = parse(&["policy", "always-require", "allow", who]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{who:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("expected all, none or group:NAME"), "{msg}");
+    }
+    let long = format!("group:{}", "g".repeat(mfa_proto::MAX_USER_LEN + 1));
+    for who in [
+        "group:",
+        "group:wh eel",
+        "group:a/b",
+        "group:group:wheel",
+        "group:..",
+        "group:-wheel",
+        "group:wh\u{1b}[2Jeel",
+        &long,
+    ] {
+        let e = parse(&["policy", "always-require", "allow", who]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{who:?}");
+        assert_eq!(e.exit_code(), 2, "{who:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("the group name"), "{msg}");
+    }
+    assert_eq!(
+        error_kind(&["policy", "always-require", "allow"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        error_kind(&["policy", "always-require", "allow", "all", "none"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(
+        parse(&["policy", "always-require"])
+            .unwrap_err()
+            .exit_code(),
+        2
+    );
+}
+
+fn grace(args: &[&str]) -> PolicyGraceArgs {
+    let mut all = vec!["policy", "grace"];
+    all.extend_from_slice(args);
+    match parse(&all).unwrap().command {
+        Command::Policy(PolicyCommand::Grace(a)) => a,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn policy_grace_takes_a_user_or_a_group_and_an_unchecked_deadline() {
+    for subject in ["bob", "First.Last@example.com", "group:staff"] {
+        let a = grace(&[subject, "14d"]);
+        assert_eq!((a.subject.as_str(), a.until.as_str()), (subject, "14d"));
+    }
+    // UNTIL is read later (it needs the current time), so clap passes any text through,
+    // including values that start with '-' and would be refused by the deadline parser.
+    for until in [
+        "none",
+        "2026-12-31",
+        "2026-12-31 18:00:00",
+        "+2weeks",
+        "-5d",
+        "garbage",
+        "",
+    ] {
+        assert_eq!(grace(&["bob", until]).until, until, "{until:?}");
+    }
+    // A global flag after the subject stays a flag; it does not become the deadline.
+    assert_eq!(
+        error_kind(&["policy", "grace", "bob", "--json"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert!(
+        parse(&["policy", "grace", "bob", "--json", "none"])
+            .unwrap()
+            .json
+    );
+}
+
+#[test]
+fn policy_grace_refuses_bad_subjects_and_missing_arguments() {
+    for subject in [
+        "",
+        "al ice",
+        "a/b",
+        "a:b",
+        "..",
+        "group:",
+        "group:st aff",
+        "group:a/b",
+    ] {
+        let e = parse(&["policy", "grace", subject, "none"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation, "{subject:?}");
+        assert_eq!(e.exit_code(), 2, "{subject:?}");
+    }
+    let msg = parse(&["policy", "grace", "group:st:aff", "none"])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("the group name contains"), "{msg}");
+    let msg = parse(&["policy", "grace", "b ob", "none"])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("the user name contains"), "{msg}");
+    assert_eq!(
+        error_kind(&["policy", "grace"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        error_kind(&["policy", "grace", "bob"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        error_kind(&["policy", "grace", "bob", "14d", "extra"]),
+        ErrorKind::UnknownArgument
+    );
+}
+
+/// Every command that takes a USER, with `{}` where the user goes.
+const USER_COMMANDS: &[&[&str]] = &[
+    &["enroll", "totp", "{}"],
+    &["list", "{}"],
+    &["remove", "{}", "1"],
+    &["rename", "{}", "1", "phone"],
+    &["status", "{}"],
+    &["unlock", "{}"],
+    &["lock", "{}"],
+    &["lock", "{}", "--reason", "lost laptop"],
+    &["always-require", "on", "{}"],
+    &["always-require", "off", "{}"],
+    &["recovery", "generate", "{}"],
+    &["policy", "explain", "{}", "sshd"],
+    &["policy", "grace", "{}", "none"],
+];
+
+fn with_user<'a>(template: &[&'a str], user: &'a str) -> Vec<&'a str> {
+    template
+        .iter()
+        .map(|a| if *a == "{}" { user } else { a })
+        .collect()
+}
+
+#[test]
+fn every_command_taking_a_user_accepts_directory_names() {
+    for template in USER_COMMANDS {
+        for user in ["alice", "First.Last@example.com", "user$", "svc_backup"] {
+            let args = with_user(template, user);
+            assert!(parse(&args).is_ok(), "{args:?}");
+        }
+        // Bidirectional overrides and zero-width characters are refused: they make a name
+        // display as another one.
+        let args = with_user(template, "al\u{202e}ice");
+        assert!(parse(&args).is_err(), "{args:?}");
+    }
+}
+
+#[test]
+fn every_command_taking_a_user_refuses_bad_user_names() {
+    let long = "u".repeat(mfa_proto::MAX_USER_LEN + 1);
+    for template in USER_COMMANDS {
+        for (user, why) in [
+            ("", "is empty"),
+            ("al ice", "not allowed"),
+            ("al\tice", "not allowed"),
+            ("a/b", "not allowed"),
+            ("a:b", "not allowed"),
+            ("a\\b", "not allowed"),
+            (".", "not allowed"),
+            ("..", "not allowed"),
+            ("al\u{1b}[2Jice", "not allowed"),
+            (long.as_str(), "longer than"),
+        ] {
+            let args = with_user(template, user);
+            let e = parse(&args).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            let msg = e.to_string();
+            assert!(msg.contains(why), "{args:?}: {msg}");
+        }
+        // A leading '-' is taken for a flag; after `--` it reaches the user name check.
+        let args = with_user(template, "-rf");
+        assert_eq!(parse(&args).unwrap_err().exit_code(), 2, "{args:?}");
+    }
+    for args in [
+        &["list", "--", "-rf"][..],
+        &["status", "--", "-rf"][..],
+        &["unlock", "--", "-rf"][..],
+        &["lock", "--", "-rf"][..],
+        &["recovery", "generate", "--", "-rf"][..],
+        &["always-require", "on", "--", "-rf"][..],
+    ] {
+        let msg = parse(args).unwrap_err().to_string();
+        assert!(msg.contains("leading '-'"), "{args:?}: {msg}");
+    }
 }

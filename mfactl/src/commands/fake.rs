@@ -1,6 +1,6 @@
 //! A scripted daemon and a scripted person, for testing commands without a bus.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 
@@ -8,8 +8,8 @@ use clap::Parser;
 use zeroize::Zeroizing;
 
 use mfa_proto::{
-    EnrollmentStart, MfaError, PolicyExplanation, ServicePolicy, TokenInfo, TotpEnrollOptions,
-    UserStatus, WhoAmI,
+    DenyReason, EnrollmentStart, MfaError, PolicyExplanation, PolicyOverview, Step, StepKind,
+    TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 use super::{Ctx, Job};
@@ -27,10 +27,19 @@ pub(crate) struct FakeDaemon {
     pub good_code: String,
     pub uri: String,
     pub tokens: Vec<TokenInfo>,
-    /// What `ServicePolicies` returns.
-    pub policies: Vec<ServicePolicy>,
-    /// What `EnforcedGroups` returns.
-    pub groups: Vec<String>,
+    /// What `Policy` returns.
+    pub overview: PolicyOverview,
+    /// What `GenerateRecoveryCodes` returns.
+    pub recovery_codes: Vec<String>,
+    /// What `RecoveryCodesLeft` returns, unless `codes_left_error` is set.
+    pub codes_left: u32,
+    /// Returned by `RecoveryCodesLeft` when set.
+    pub codes_left_error: Option<MfaError>,
+    /// How many more times the calls that need a step-up (`RemoveToken`,
+    /// `SetAlwaysRequire`, `GenerateRecoveryCodes`) answer `StepUpRequired`.
+    pub step_up_gate: Cell<u32>,
+    /// The steps `BeginStepUp` and then each `AnswerStepUp` return, in order.
+    pub step_up_script: RefCell<VecDeque<WireStep>>,
     /// What `Explain` returns.
     pub explanation: PolicyExplanation,
     /// What `Status` returns (its `user` is replaced by the user asked about).
@@ -55,8 +64,12 @@ impl Default for FakeDaemon {
             good_code: "123456".into(),
             uri: URI.into(),
             tokens: Vec::new(),
-            policies: Vec::new(),
-            groups: Vec::new(),
+            overview: PolicyOverview::default(),
+            recovery_codes: Vec::new(),
+            codes_left: 0,
+            codes_left_error: None,
+            step_up_gate: Cell::new(0),
+            step_up_script: RefCell::default(),
             explanation: PolicyExplanation::default(),
             status: UserStatus::default(),
             refusal: None,
@@ -80,6 +93,63 @@ impl FakeDaemon {
             None => Ok(()),
         }
     }
+
+    /// A daemon whose step-up-guarded calls first answer `StepUpRequired` `times` times,
+    /// and whose step-up follows `script`.
+    pub(crate) fn stepping_up(times: u32, script: Vec<WireStep>) -> Self {
+        FakeDaemon {
+            step_up_gate: Cell::new(times),
+            step_up_script: RefCell::new(script.into()),
+            ..FakeDaemon::default()
+        }
+    }
+
+    /// `StepUpRequired` while the gate is closed.
+    fn gate(&self) -> Result<(), MfaError> {
+        let left = self.step_up_gate.get();
+        if left == 0 {
+            return Ok(());
+        }
+        self.step_up_gate.set(left - 1);
+        self.calls.borrow_mut().push("StepUpRequired".into());
+        Err(MfaError::StepUpRequired(
+            "this change needs a fresh second factor (BeginStepUp)".into(),
+        ))
+    }
+
+    fn next_step(&self) -> Result<WireStep, MfaError> {
+        self.step_up_script
+            .borrow_mut()
+            .pop_front()
+            .ok_or_else(|| MfaError::UnknownFlow("the fake's step-up script ran out".into()))
+    }
+}
+
+/// A step-up prompt.
+pub(crate) fn prompt_step(flow: &str, text: &str, echo: bool) -> WireStep {
+    Step::new(StepKind::Prompt {
+        flow: flow.into(),
+        text: text.into(),
+        echo,
+    })
+    .into()
+}
+
+/// A step-up allowed.
+pub(crate) fn allow_step() -> WireStep {
+    Step::new(StepKind::Allow {
+        reason: "totp".into(),
+    })
+    .into()
+}
+
+/// A step-up denied with `message`.
+pub(crate) fn deny_step(message: &str) -> WireStep {
+    Step::new(StepKind::Deny {
+        reason: DenyReason::AuthFailed,
+        message: message.into(),
+    })
+    .into()
 }
 
 pub(crate) fn token(id: &str, user: &str, name: &str) -> TokenInfo {
@@ -146,7 +216,8 @@ impl ManageApi for FakeDaemon {
     }
 
     async fn remove_token(&self, user: &str, token: &str) -> Result<(), MfaError> {
-        self.record(format!("Remove {user} {token}"))
+        self.record(format!("Remove {user} {token}"))?;
+        self.gate()
     }
 
     async fn rename_token(
@@ -167,26 +238,67 @@ impl ManageApi for FakeDaemon {
         })
     }
 
-    async fn reset_failures(&self, user: &str) -> Result<(), MfaError> {
-        self.record(format!("Reset {user}"))
+    async fn unlock(&self, user: &str) -> Result<(), MfaError> {
+        self.record(format!("Unlock {user}"))
     }
 
-    async fn set_service_policy(&self, service: &str, mode: &str) -> Result<(), MfaError> {
-        self.record(format!("SetPolicy {service} {mode}"))
+    async fn lock(&self, user: &str, reason: &str) -> Result<(), MfaError> {
+        self.record(format!("Lock {user} {reason:?}"))
     }
 
-    async fn service_policies(&self) -> Result<Vec<ServicePolicy>, MfaError> {
-        self.record("Policies".into())?;
-        Ok(self.policies.clone())
+    async fn set_service_policy(
+        &self,
+        service: &str,
+        mode: &str,
+        methods: &[&str],
+    ) -> Result<(), MfaError> {
+        self.record(format!("SetPolicy {service} {mode} {methods:?}"))
+    }
+
+    async fn policy(&self) -> Result<PolicyOverview, MfaError> {
+        self.record("Policy".into())?;
+        Ok(self.overview.clone())
     }
 
     async fn set_group_enforcement(&self, group: &str, enforce: bool) -> Result<(), MfaError> {
         self.record(format!("SetGroup {group} {enforce}"))
     }
 
-    async fn enforced_groups(&self) -> Result<Vec<String>, MfaError> {
-        self.record("Groups".into())?;
-        Ok(self.groups.clone())
+    async fn set_always_require_permission(&self, allow: &str) -> Result<(), MfaError> {
+        self.record(format!("SetAlwaysRequirePermission {allow}"))
+    }
+
+    async fn set_always_require(&self, user: &str, on: bool) -> Result<(), MfaError> {
+        self.record(format!("SetAlwaysRequire {user} {on}"))?;
+        self.gate()
+    }
+
+    async fn set_grace(&self, subject: &str, until: i64) -> Result<(), MfaError> {
+        self.record(format!("SetGrace {subject} {until}"))
+    }
+
+    async fn generate_recovery_codes(&self, user: &str) -> Result<Vec<String>, MfaError> {
+        self.record(format!("GenerateRecoveryCodes {user}"))?;
+        self.gate()?;
+        Ok(self.recovery_codes.clone())
+    }
+
+    async fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError> {
+        self.record(format!("RecoveryCodesLeft {user}"))?;
+        match &self.codes_left_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.codes_left),
+        }
+    }
+
+    async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError> {
+        self.record(format!("BeginStepUp {user}"))?;
+        self.next_step()
+    }
+
+    async fn answer_step_up(&self, flow: &str, answer: &str) -> Result<WireStep, MfaError> {
+        self.record(format!("AnswerStepUp {flow} {answer}"))?;
+        self.next_step()
     }
 
     async fn explain(&self, user: &str, service: &str) -> Result<PolicyExplanation, MfaError> {
@@ -201,6 +313,8 @@ pub(crate) struct ScriptedPrompter {
     pub interactive: bool,
     pub answers: VecDeque<&'static str>,
     pub questions: Vec<String>,
+    /// The questions asked with [`Prompter::ask_hidden`] (also in `questions`).
+    pub hidden: Vec<String>,
     pub shown: String,
 }
 
@@ -238,6 +352,11 @@ impl Prompter for ScriptedPrompter {
             .answers
             .pop_front()
             .map(|a| Zeroizing::new(a.to_owned())))
+    }
+
+    fn ask_hidden(&mut self, question: &str) -> io::Result<Option<Zeroizing<String>>> {
+        self.hidden.push(question.to_owned());
+        self.ask(question)
     }
 }
 

@@ -5,20 +5,27 @@
 use std::io::Write;
 
 use crate::cli::{
-    Command, EnrollCommand, ListArgs, PolicyCommand, PolicyExplainArgs, PolicyGroupArgs,
-    PolicyServiceArgs, RemoveArgs, RenameArgs, StatusArgs, UnlockArgs,
+    AlwaysRequireArgs, Command, EnrollCommand, ListArgs, LockArgs, PolicyAllowArgs,
+    PolicyAlwaysRequireCommand, PolicyCommand, PolicyExplainArgs, PolicyGroupArgs, PolicyMode,
+    PolicyServiceArgs, RecoveryCommand, RecoveryGenerateArgs, RemoveArgs, RenameArgs, StatusArgs,
+    UnlockArgs,
 };
 use crate::client::ManageApi;
+use crate::deadline::{now, parse_deadline};
 use crate::error::CliError;
 use crate::prompt::Prompter;
 use crate::qr;
 
+mod always_require;
 pub(crate) mod enroll;
 mod list;
+mod lock;
 mod policy;
+mod recovery;
 mod remove;
 mod rename;
 mod status;
+mod step_up;
 mod unlock;
 mod whoami;
 
@@ -51,10 +58,20 @@ pub(crate) enum Job {
     Status(StatusArgs),
     /// `unlock`.
     Unlock(UnlockArgs),
-    /// `policy service`.
+    /// `lock`.
+    Lock(LockArgs),
+    /// `always-require`.
+    AlwaysRequire(AlwaysRequireArgs),
+    /// `recovery generate`.
+    RecoveryGenerate(RecoveryGenerateArgs),
+    /// `policy service`, its methods checked and deduplicated.
     PolicyService(PolicyServiceArgs),
     /// `policy group`.
     PolicyGroup(PolicyGroupArgs),
+    /// `policy always-require allow`.
+    PolicyAllow(PolicyAllowArgs),
+    /// `policy grace`, its deadline read.
+    PolicyGrace(policy::Grace),
     /// `policy show`.
     PolicyShow,
     /// `policy explain`.
@@ -75,8 +92,24 @@ impl Job {
             Command::Rename(args) => Job::Rename(args),
             Command::Status(args) => Job::Status(args),
             Command::Unlock(args) => Job::Unlock(args),
-            Command::Policy(PolicyCommand::Service(args)) => Job::PolicyService(args),
+            Command::Lock(args) => Job::Lock(args),
+            Command::AlwaysRequire(args) => Job::AlwaysRequire(args),
+            Command::Recovery(RecoveryCommand::Generate(args)) => Job::RecoveryGenerate(args),
+            Command::Policy(PolicyCommand::Service(args)) => {
+                Job::PolicyService(plan_service(args)?)
+            }
             Command::Policy(PolicyCommand::Group(args)) => Job::PolicyGroup(args),
+            Command::Policy(PolicyCommand::AlwaysRequire(PolicyAlwaysRequireCommand::Allow(
+                args,
+            ))) => Job::PolicyAllow(args),
+            Command::Policy(PolicyCommand::Grace(args)) => {
+                let until = parse_deadline(&args.until, now())
+                    .map_err(|e| CliError::Usage(format!("UNTIL: {e}")))?;
+                Job::PolicyGrace(policy::Grace {
+                    subject: args.subject,
+                    until,
+                })
+            }
             Command::Policy(PolicyCommand::Show) => Job::PolicyShow,
             Command::Policy(PolicyCommand::Explain(args)) => Job::PolicyExplain(args),
             Command::WhoAmI => Job::WhoAmI,
@@ -96,13 +129,38 @@ impl Job {
             Job::Rename(args) => rename::run(api, args, ctx).await,
             Job::Status(args) => status::run(api, args, ctx).await,
             Job::Unlock(args) => unlock::run(api, args, ctx).await,
+            Job::Lock(args) => lock::run(api, args, ctx).await,
+            Job::AlwaysRequire(args) => always_require::run(api, args, ctx).await,
+            Job::RecoveryGenerate(args) => recovery::run_generate(api, args, ctx).await,
             Job::PolicyService(args) => policy::run_service(api, args, ctx).await,
             Job::PolicyGroup(args) => policy::run_group(api, args, ctx).await,
+            Job::PolicyAllow(args) => policy::run_allow(api, args, ctx).await,
+            Job::PolicyGrace(grace) => policy::run_grace(api, grace, ctx).await,
             Job::PolicyShow => policy::run_show(api, ctx).await,
             Job::PolicyExplain(args) => policy::run_explain(api, args, ctx).await,
             Job::WhoAmI => whoami::run(api, ctx).await,
         }
     }
+}
+
+/// Drops empty and repeated `--methods` (empty stands for every method, as no `--methods`
+/// does), and refuses methods with `unset`, which removes the rule.
+fn plan_service(mut args: PolicyServiceArgs) -> Result<PolicyServiceArgs, CliError> {
+    let mut methods: Vec<String> = Vec::with_capacity(args.methods.len());
+    for method in args.methods.drain(..) {
+        if !method.is_empty() && !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    if args.mode == PolicyMode::Unset && !methods.is_empty() {
+        return Err(CliError::Usage(
+            "--methods cannot be given with unset: the rule is removed, and the service \
+             follows '*' (or the built-in default) with its methods"
+                .into(),
+        ));
+    }
+    args.methods = methods;
+    Ok(args)
 }
 
 /// The user named on the command line, else the caller as mfad sees it (self-service).

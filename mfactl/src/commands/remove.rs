@@ -1,32 +1,36 @@
-//! `mfactl remove USER TOKEN`: removes one token, named by id or name.
+//! `mfactl remove [USER] TOKEN`: removes one token, named by id or name. Removing one's own
+//! token may need a fresh second factor first (a step-up).
 
-use super::Ctx;
+use super::step_up::with_step_up;
+use super::{Ctx, resolve_user};
 use crate::cli::RemoveArgs;
 use crate::client::ManageApi;
 use crate::error::CliError;
 use crate::output::{RemovalReport, emit, emit_json, one_line};
 
-/// Removes `TOKEN` from `USER`.
+/// Removes `TOKEN` from `USER` (default: the caller).
 pub(crate) async fn run(
     api: &impl ManageApi,
     args: RemoveArgs,
     ctx: &mut Ctx<'_>,
 ) -> Result<(), CliError> {
-    api.remove_token(&args.user, &args.token).await?;
+    let user = resolve_user(api, args.user).await?;
+    let token = args.token.as_str();
+    with_step_up(api, &user, ctx.prompter, || api.remove_token(&user, token)).await?;
     if ctx.json {
         emit_json(
             ctx.out,
             &RemovalReport {
-                user: &args.user,
-                token: &args.token,
+                user: &user,
+                token,
                 removed: true,
             },
         )?;
     } else {
         let line = format!(
             "Token {} removed from {}.\n",
-            one_line(&args.token),
-            one_line(&args.user)
+            one_line(token),
+            one_line(&user)
         );
         emit(ctx.out, &line)?;
     }

@@ -12,9 +12,8 @@ pub(crate) async fn run(
     args: RenameArgs,
     ctx: &mut Ctx<'_>,
 ) -> Result<(), CliError> {
-    let token = api
-        .rename_token(&args.user, &args.token, &args.new_name)
-        .await?;
+    let user = args.user;
+    let token = api.rename_token(&user, &args.token, &args.new_name).await?;
     if ctx.json {
         emit_json(ctx.out, &token)?;
     } else {
@@ -22,7 +21,7 @@ pub(crate) async fn run(
             "Token {} renamed to {} for {}.\n",
             one_line(&args.token),
             one_line(&args.new_name),
-            one_line(&args.user)
+            one_line(&user)
         );
         emit(ctx.out, &line)?;
     }

@@ -1,11 +1,11 @@
-//! `mfactl status [USER]`: a user's tokens, failure and lock state, and what each service
-//! with a rule would ask of them; or the `UserStatus` as JSON.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! `mfactl status [USER]`: a user's tokens, recovery codes, always-require, failure and lock
+//! state, enrollment deadline, and what each service with a rule would ask of them; or the
+//! `UserStatus` as JSON.
 
 use super::{Ctx, resolve_user};
 use crate::cli::StatusArgs;
 use crate::client::ManageApi;
+use crate::deadline::now;
 use crate::error::CliError;
 use crate::output::{emit, emit_json, status_text};
 
@@ -23,11 +23,4 @@ pub(crate) async fn run(
         emit(ctx.out, &status_text(&status, now()))?;
     }
     Ok(())
-}
-
-/// The current Unix time; a clock before 1970 reads as 0.
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -1,5 +1,5 @@
-//! `mfactl unlock USER`: clears the failure counter and back-off (administrators only; mfad
-//! decides).
+//! `mfactl unlock USER`: clears the failure counter, back-off and administrative lock
+//! (administrators only; mfad decides).
 
 use super::Ctx;
 use crate::cli::UnlockArgs;
@@ -7,13 +7,13 @@ use crate::client::ManageApi;
 use crate::error::CliError;
 use crate::output::{UnlockReport, emit, emit_json, one_line};
 
-/// Resets `USER`'s failures.
+/// Clears `USER`'s failures, back-off and administrative lock.
 pub(crate) async fn run(
     api: &impl ManageApi,
     args: UnlockArgs,
     ctx: &mut Ctx<'_>,
 ) -> Result<(), CliError> {
-    api.reset_failures(&args.user).await?;
+    api.unlock(&args.user).await?;
     if ctx.json {
         emit_json(
             ctx.out,
@@ -24,7 +24,7 @@ pub(crate) async fn run(
         )?;
     } else {
         let line = format!(
-            "Failure count and back-off cleared for {}.\n",
+            "Failure count, back-off and administrative lock cleared for {}.\n",
             one_line(&args.user)
         );
         emit(ctx.out, &line)?;

@@ -1,13 +1,11 @@
-//! `Login1`: Begin → Prompt → Answer → Allow / Deny.
-//!
-//! For this release every service that stacks the module requires MFA (services that
-//! should not, do not stack it); richer policy arrives with the policy issue.
+//! `Login1`: Begin → (chooser) → Prompt → Answer → Allow / Deny / NotRequired, and the
+//! step-up conversation of `Manage1`, which runs the same prompts.
 
 use std::time::Instant;
 
 use mfa_core::code::parse_code;
-use mfa_core::policy::Requirement;
-use mfa_core::ratelimit::Gate;
+use mfa_core::policy::{Method, MethodSet};
+use mfa_core::ratelimit::{FailureState, Gate};
 use mfa_core::username::loggable;
 use mfa_proto::message::access_denied;
 use mfa_proto::{
@@ -15,16 +13,50 @@ use mfa_proto::{
     StepKind,
 };
 
-use super::{Daemon, check_field, check_service};
+use super::decide::Verdict;
+use super::{Daemon, authorized_account, check_field, check_service, target_user};
 use crate::audit::Level;
 use crate::authz::Caller;
 use crate::clock;
-use crate::flows::Flow;
-use crate::store::VerifyOutcome;
+use crate::flows::{Flow, Purpose, Stage};
+use crate::store::{VerifyOutcome, hash_answer};
 use crate::users::{self, LookupError};
 
-/// The prompt every TOTP login shows.
+/// The prompt for a TOTP code.
 pub const TOTP_PROMPT: &str = "Verification code: ";
+/// The prompt for a recovery code.
+pub const RECOVERY_PROMPT: &str = "Recovery code: ";
+/// The chooser's prompt; the list of methods comes before it as informational lines.
+pub const CHOOSER_PROMPT: &str = "Method [1]: ";
+/// Invalid chooser answers before the login is refused (not counted as failures).
+const MAX_INVALID_CHOICES: u8 = 3;
+
+fn code_prompt(m: Method) -> &'static str {
+    match m {
+        Method::Totp => TOTP_PROMPT,
+        Method::Recovery => RECOVERY_PROMPT,
+    }
+}
+
+/// The command that enrolls `m`, for hints.
+fn enroll_command(m: Method) -> &'static str {
+    match m {
+        Method::Totp => "mfactl enroll totp",
+        Method::Recovery => "mfactl recovery generate",
+    }
+}
+
+/// Reads a chooser answer: empty picks the first, a number its method, a name that method.
+fn parse_choice(answer: &str, methods: MethodSet) -> Option<Method> {
+    let a = answer.trim();
+    if a.is_empty() {
+        return methods.iter().next();
+    }
+    if let Ok(n) = a.parse::<usize>() {
+        return n.checked_sub(1).and_then(|i| methods.iter().nth(i));
+    }
+    methods.iter().find(|m| m.as_str().eq_ignore_ascii_case(a))
+}
 
 fn deny(service: &str, user: &str, reason: DenyReason, headline: &str, hints: &[&str]) -> Step {
     Step::new(StepKind::Deny {
@@ -72,16 +104,38 @@ impl Daemon {
     /// The refusal for a closed gate (back-off or hard lock), or `None` when open. Storage
     /// failures refuse too.
     fn closed_gate(&self, user: &str, service: &str, now: u64) -> Option<Step> {
-        match self
-            .store
-            .failure_state(user)
-            .map(|s| self.limits.gate(s, now))
-        {
+        match self.store.failure_state(user) {
             Err(e) => Some(self.unavailable(user, service, &e.to_string())),
-            Ok(Gate::Open) => None,
-            Ok(Gate::Wait { until }) => Some(self.throttled(user, service, until, now)),
-            Ok(Gate::LockedOut) => Some(self.locked_out(user, service)),
+            Ok(state) => self.gate_refusal(state, user, service, now),
         }
+    }
+
+    /// The refusal for a closed gate given the failure record already read.
+    fn gate_refusal(
+        &self,
+        state: FailureState,
+        user: &str,
+        service: &str,
+        now: u64,
+    ) -> Option<Step> {
+        match self.limits.gate(state, now) {
+            Gate::Open => None,
+            Gate::Wait { until } => Some(self.throttled(user, service, until, now)),
+            Gate::LockedOut => Some(self.locked_out(user, service)),
+        }
+    }
+
+    fn admin_locked(&self, user: &str, service: &str) -> Step {
+        self.audit_login(Level::Warning, user, service, "deny", "reason=admin-locked");
+        deny(
+            service,
+            user,
+            DenyReason::Locked,
+            &format!("the second factor of {user} is locked by an administrator."),
+            &[&format!(
+                "Ask an administrator to run `mfactl unlock {user}`."
+            )],
+        )
     }
 
     fn throttled(&self, user: &str, service: &str, until: u64, now: u64) -> Step {
@@ -151,74 +205,305 @@ impl Daemon {
             }
         };
         let user_exists = account.is_some();
-        let d = match self.decide(account.as_ref(), user, service) {
+        let now = clock::now();
+        let d = match self.decide(account.as_ref(), user, service, now) {
             Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
             Ok(d) => d,
         };
-        let (mode, rule, tokens, enforcing_group) = (d.mode, &d.rule, d.tokens, &d.enforcing_group);
-        if d.requirement == Requirement::NotRequired {
-            let why = format!("service {service} is {mode} (rule {rule})");
-            self.audit_login(
-                Level::Info,
-                user,
-                service,
-                "not-required",
-                &format!("mode={mode} rule={rule:?}"),
-            );
-            return Ok(Step::new(StepKind::NotRequired { reason: why }));
-        }
-        if user_exists && tokens == 0 {
-            let why = match enforcing_group {
-                Some(g) => format!("reason=not-enrolled enforced_group={g:?}"),
-                None => format!("reason=not-enrolled mode={mode} rule={rule:?}"),
-            };
-            self.audit_login(Level::Notice, user, service, "deny", &why);
-            return Ok(deny(
-                service,
-                user,
-                DenyReason::NotEnrolled,
-                &format!("no token is enrolled for {user}."),
-                &[&format!(
-                    "Run `mfactl enroll totp` or ask an administrator to run `mfactl enroll totp {user}`."
-                )],
-            ));
-        }
+        let (mode, rule) = (d.mode, &d.rule);
+        let methods = match d.verdict {
+            Verdict::NotRequired => {
+                self.audit_login(
+                    Level::Info,
+                    user,
+                    service,
+                    "not-required",
+                    &format!("mode={mode} rule={rule:?}"),
+                );
+                return Ok(Step::new(StepKind::NotRequired {
+                    reason: format!("service {service} is {mode} (rule {rule})"),
+                }));
+            }
+            Verdict::Grace(until) => {
+                let date = clock::format_utc(until);
+                let from = d.grace.as_ref().map_or("user", |g| g.0.as_str());
+                self.audit_login(
+                    Level::Warning,
+                    user,
+                    service,
+                    "grace",
+                    &format!("reason=not-enrolled until={until} deadline_from={from:?}"),
+                );
+                let hint = enroll_command(d.allowed.iter().next().unwrap_or(Method::Totp));
+                let mut step = Step::new(StepKind::NotRequired {
+                    reason: format!("no token yet; enrollment deadline {date}"),
+                });
+                step.info = vec![
+                    format!(
+                        "Multi-factor authentication (MFA) will be required for {user} from {date}, and no token is enrolled yet."
+                    ),
+                    format!("Run `{hint}` now to keep access after that date."),
+                ];
+                return Ok(step);
+            }
+            Verdict::DenyNoMethod(expired) => {
+                return Ok(self.not_enrolled(&d, user, service, expired));
+            }
+            Verdict::DenyLocked => return Ok(self.admin_locked(user, service)),
+            Verdict::Ask(methods) => methods,
+        };
         // The gate applies to unknown names too: they are throttled exactly like real
         // accounts, so being prompted or refused reveals nothing about existence.
-        if let Some(refusal) = self.closed_gate(user, service, clock::now()) {
+        if let Some(refusal) = self.gate_refusal(d.failures, user, service, now) {
             return Ok(refusal);
         }
-        let flow = self.flows.start(Flow {
+        self.prompt_for(caller, Purpose::Login, user, service, user_exists, methods)
+    }
+
+    /// The denial for a user who must give a factor and has none usable here.
+    fn not_enrolled(
+        &self,
+        d: &super::decide::Decision,
+        user: &str,
+        service: &str,
+        expired: Option<u64>,
+    ) -> Step {
+        let hint_method = d.allowed.iter().next().unwrap_or(Method::Totp);
+        let cmd = enroll_command(hint_method);
+        let (why, headline) = if !d.enrolled.is_empty() {
+            (
+                "no-allowed-method".to_owned(),
+                format!(
+                    "none of {user}'s methods ({}) is allowed on {service}, which accepts: {}.",
+                    d.enrolled.names().join(", "),
+                    d.allowed.names().join(", ")
+                ),
+            )
+        } else if let Some(until) = expired {
+            (
+                format!("not-enrolled deadline_passed={until}"),
+                format!(
+                    "no token is enrolled for {user}, and the deadline to enroll passed on {}.",
+                    clock::format_utc(until)
+                ),
+            )
+        } else {
+            (
+                "not-enrolled".to_owned(),
+                format!("no token is enrolled for {user}."),
+            )
+        };
+        let mandate = match d.mandate {
+            Some(m) => format!("{m:?}").to_lowercase(),
+            None => "none".to_owned(),
+        };
+        self.audit_login(
+            Level::Notice,
+            user,
+            service,
+            "deny",
+            &format!(
+                "reason={why} mandate={mandate} mode={} rule={:?}",
+                d.mode, d.rule
+            ),
+        );
+        deny(
+            service,
+            user,
+            DenyReason::NotEnrolled,
+            &headline,
+            &[&format!(
+                "Run `{cmd}` or ask an administrator to run `{cmd} {user}`."
+            )],
+        )
+    }
+
+    /// Starts the prompts for `methods` (never empty): straight to the code with one, the
+    /// chooser with several.
+    fn prompt_for(
+        &self,
+        caller: &Caller,
+        purpose: Purpose,
+        user: &str,
+        service: &str,
+        user_exists: bool,
+        methods: MethodSet,
+    ) -> Result<Step, MfaError> {
+        let mut flow = Flow {
             owner: caller.sender.clone(),
             user: user.to_owned(),
             service: service.to_owned(),
             user_exists,
             started: Instant::now(),
-        })?;
+            purpose,
+            stage: Stage::Choose {
+                methods,
+                invalid: 0,
+            },
+        };
+        match methods.iter().next() {
+            Some(only) if methods.len() == 1 => {
+                flow.stage = Stage::Code(only);
+                self.code_step(flow)
+            }
+            Some(_) => self.chooser_step(flow, None),
+            None => Err(MfaError::Internal("no method to ask for".into())),
+        }
+    }
+
+    fn code_step(&self, flow: Flow) -> Result<Step, MfaError> {
+        let Stage::Code(m) = flow.stage else {
+            return Err(MfaError::Internal("code step without a method".into()));
+        };
+        let id = self.flows.start(flow)?;
         Ok(Step::new(StepKind::Prompt {
-            flow,
-            text: TOTP_PROMPT.into(),
+            flow: id,
+            text: code_prompt(m).into(),
             echo: false,
         }))
     }
 
-    /// Takes the answer to `flow`'s prompt and decides.
+    fn chooser_step(&self, flow: Flow, complaint: Option<String>) -> Result<Step, MfaError> {
+        let Stage::Choose { methods, .. } = flow.stage else {
+            return Err(MfaError::Internal("chooser step without methods".into()));
+        };
+        let mut info: Vec<String> = complaint.into_iter().collect();
+        info.push("Choose a second factor (Enter for 1):".to_owned());
+        for (i, m) in methods.iter().enumerate() {
+            info.push(format!("  {}) {}", i + 1, m.label()));
+        }
+        let id = self.flows.start(flow)?;
+        Ok(Step {
+            info,
+            kind: StepKind::Prompt {
+                flow: id,
+                text: CHOOSER_PROMPT.into(),
+                echo: true,
+            },
+        })
+    }
+
+    /// Takes the answer to a login flow's prompt.
     pub fn answer(&self, caller: &Caller, flow: &str, answer: &str) -> Result<Step, MfaError> {
         let flow = self.flows.take(flow, &caller.sender)?;
+        if flow.purpose != Purpose::Login {
+            return Err(MfaError::UnknownFlow(
+                "that flow is a step-up; answer it with AnswerStepUp".into(),
+            ));
+        }
+        self.continue_flow(caller, flow, answer)
+    }
+
+    /// Takes the answer to a step-up flow's prompt. An `allow` grants the caller's
+    /// connection one sensitive change to that user.
+    pub fn answer_step_up(
+        &self,
+        caller: &Caller,
+        flow: &str,
+        answer: &str,
+    ) -> Result<Step, MfaError> {
+        let flow = self.flows.take(flow, &caller.sender)?;
+        if flow.purpose != Purpose::StepUp {
+            return Err(MfaError::UnknownFlow(
+                "that flow is a login; answer it with Login1.Answer".into(),
+            ));
+        }
+        self.continue_flow(caller, flow, answer)
+    }
+
+    /// Starts a step-up for `user` (empty: the caller): every method they have is offered,
+    /// whatever the service policy says.
+    pub fn begin_step_up(&self, caller: &Caller, user: &str) -> Result<Step, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        let user = account.name.as_str();
+        let service = "mfactl";
+        let snap = self.store.login_snapshot(user, service)?;
+        let mut methods = MethodSet::EMPTY;
+        if snap.totp_tokens > 0 {
+            methods.insert(Method::Totp);
+        }
+        if snap.recovery_left > 0 {
+            methods.insert(Method::Recovery);
+        }
+        if methods.is_empty() {
+            return Err(MfaError::NotEnrolled(format!(
+                "{user} has no token or recovery code to confirm the change with"
+            )));
+        }
+        if snap.settings.locked_at > 0 {
+            return Ok(self.admin_locked(user, service));
+        }
+        if let Some(refusal) = self.gate_refusal(snap.failures, user, service, clock::now()) {
+            return Ok(refusal);
+        }
+        self.prompt_for(caller, Purpose::StepUp, user, service, true, methods)
+    }
+
+    fn continue_flow(&self, caller: &Caller, flow: Flow, answer: &str) -> Result<Step, MfaError> {
+        match flow.stage {
+            Stage::Choose { methods, invalid } => match parse_choice(answer, methods) {
+                Some(m) => {
+                    let mut next = flow;
+                    next.stage = Stage::Code(m);
+                    self.code_step(next)
+                }
+                None if invalid + 1 >= MAX_INVALID_CHOICES => {
+                    self.audit_login(
+                        Level::Notice,
+                        &flow.user,
+                        &flow.service,
+                        "deny",
+                        "reason=no-method-chosen",
+                    );
+                    Ok(deny(
+                        &flow.service,
+                        &flow.user,
+                        DenyReason::AuthFailed,
+                        "no second factor was chosen.",
+                        &[],
+                    ))
+                }
+                None => {
+                    let complaint =
+                        format!("Please answer with a number from 1 to {}.", methods.len());
+                    let mut next = flow;
+                    next.stage = Stage::Choose {
+                        methods,
+                        invalid: invalid + 1,
+                    };
+                    self.chooser_step(next, Some(complaint))
+                }
+            },
+            Stage::Code(method) => {
+                let step = self.verify_answer(&flow, method, answer);
+                if flow.purpose == Purpose::StepUp && matches!(step.kind, StepKind::Allow { .. }) {
+                    self.grant_step_up(caller, &flow.user);
+                }
+                Ok(step)
+            }
+        }
+    }
+
+    /// Checks a code for `method` and decides.
+    fn verify_answer(&self, flow: &Flow, method: Method, answer: &str) -> Step {
         let (user, service) = (flow.user.as_str(), flow.service.as_str());
-        // Anything that is not a well-formed code still counts as one failed attempt.
-        let code = if answer.len() > MAX_ANSWER_LEN {
-            None
-        } else {
-            parse_code(answer).ok()
-        };
         let not_accepted = |extra: &str| {
-            self.audit_login(Level::Notice, user, service, "deny", extra);
+            self.audit_login(
+                Level::Notice,
+                user,
+                service,
+                "deny",
+                &format!("method={method} {extra}"),
+            );
             deny(
                 service,
                 user,
                 DenyReason::AuthFailed,
-                "the verification code was not accepted.",
+                match method {
+                    Method::Totp => "the verification code was not accepted.",
+                    Method::Recovery => "the recovery code was not accepted.",
+                },
                 &[],
             )
         };
@@ -226,35 +511,76 @@ impl Daemon {
         if !flow.user_exists {
             // Count the failure as for a real account (same throttling, no enumeration).
             if let Some(refusal) = self.closed_gate(user, service, now) {
-                return Ok(refusal);
+                return refusal;
             }
             return match self.store.record_failure(user, now, &self.limits) {
-                Ok(s) => Ok(not_accepted(&format!(
-                    "reason=unknown-user failures={}",
-                    s.consecutive
-                ))),
-                Err(e) => Ok(self.unavailable(user, service, &e.to_string())),
+                Ok(s) => not_accepted(&format!("reason=unknown-user failures={}", s.consecutive)),
+                Err(e) => self.unavailable(user, service, &e.to_string()),
             };
         }
-        match self
-            .store
-            .verify_totp(user, code.as_ref(), now, self.window, &self.limits)
-        {
-            Err(e) => Ok(self.unavailable(user, service, &e.to_string())),
+        let oversize = answer.len() > MAX_ANSWER_LEN;
+        let (result, malformed) = match method {
+            Method::Totp => {
+                let code = if oversize {
+                    None
+                } else {
+                    parse_code(answer).ok()
+                };
+                (
+                    self.store
+                        .verify_totp(user, code.as_ref(), now, self.window, &self.limits),
+                    code.is_none(),
+                )
+            }
+            Method::Recovery => match self.store.recovery_salt(user) {
+                Err(e) => (Err(e), false),
+                Ok(None) => (Ok(VerifyOutcome::NotEnrolled), false),
+                Ok(Some(salt)) => {
+                    // The KDF runs here, without the store lock held.
+                    let guess = if oversize {
+                        None
+                    } else {
+                        hash_answer(answer, &salt)
+                    };
+                    (
+                        self.store
+                            .verify_recovery(user, &salt, guess.as_ref(), now, &self.limits),
+                        guess.is_none(),
+                    )
+                }
+            },
+        };
+        match result {
+            Err(e) => self.unavailable(user, service, &e.to_string()),
             Ok(VerifyOutcome::Accepted { token_id }) => {
+                let mut info = Vec::new();
+                if method == Method::Recovery {
+                    let left = self.store.recovery_codes_left(user).unwrap_or(0);
+                    info.push(format!(
+                        "Recovery code accepted; {left} left. Run `mfactl recovery generate` for a new set{}.",
+                        if left == 0 { " now" } else { " when few remain" }
+                    ));
+                }
+                let event = match flow.purpose {
+                    Purpose::Login => "allow",
+                    Purpose::StepUp => "step-up-allow",
+                };
                 self.audit_login(
                     Level::Notice,
                     user,
                     service,
-                    "allow",
-                    &format!("method=totp token={token_id}"),
+                    event,
+                    &format!("method={method} token={token_id}"),
                 );
-                Ok(Step::new(StepKind::Allow {
-                    reason: format!("totp token {token_id}"),
-                }))
+                Step {
+                    info,
+                    kind: StepKind::Allow {
+                        reason: format!("{method} {token_id}"),
+                    },
+                }
             }
             Ok(VerifyOutcome::Failed(f)) => {
-                let detail = if code.is_none() {
+                let detail = if malformed {
                     "malformed"
                 } else if f.replayed {
                     "replayed"
@@ -268,19 +594,32 @@ impl Daemon {
                 if f.state.locked_until > now {
                     extra.push_str(&format!(" throttled_until={}", f.state.locked_until));
                 }
-                Ok(not_accepted(&extra))
+                not_accepted(&extra)
             }
-            Ok(VerifyOutcome::Throttled { until }) => Ok(self.throttled(user, service, until, now)),
-            Ok(VerifyOutcome::LockedOut) => Ok(self.locked_out(user, service)),
+            Ok(VerifyOutcome::Throttled { until }) => self.throttled(user, service, until, now),
+            Ok(VerifyOutcome::LockedOut) => self.locked_out(user, service),
+            Ok(VerifyOutcome::AdminLocked) => self.admin_locked(user, service),
             Ok(VerifyOutcome::NotEnrolled) => {
-                self.audit_login(Level::Notice, user, service, "deny", "reason=not-enrolled");
-                Ok(deny(
+                self.audit_login(
+                    Level::Notice,
+                    user,
+                    service,
+                    "deny",
+                    &format!("reason=not-enrolled method={method}"),
+                );
+                deny(
                     service,
                     user,
                     DenyReason::NotEnrolled,
-                    &format!("no token is enrolled for {user}."),
+                    &format!(
+                        "{user} has no {} any more.",
+                        match method {
+                            Method::Totp => "TOTP token",
+                            Method::Recovery => "unused recovery code",
+                        }
+                    ),
                     &[],
-                ))
+                )
             }
         }
     }

@@ -5,11 +5,14 @@ use std::time::Instant;
 use zeroize::Zeroizing;
 
 use mfa_core::code::parse_code;
+use mfa_core::policy::MethodSet;
+use mfa_core::recovery;
 use mfa_core::totp::{NEW_SECRET_BYTES, TotpKey, TotpParams, Verification};
 use mfa_core::username::loggable;
 use mfa_proto::{
-    EnrollmentStart, MfaError, PolicyExplanation, ServicePolicy, TokenInfo, TotpAlgorithm,
-    TotpEnrollOptions, UserStatus, WhoAmI,
+    EnrollmentStart, GraceDeadline, MfaError, PolicyExplanation, PolicyOverview,
+    RECOVERY_CODE_COUNT, ServicePolicy, TokenInfo, TotpAlgorithm, TotpEnrollOptions, UserStatus,
+    WhoAmI,
 };
 
 use super::{Daemon, authorized_account, target_user};
@@ -18,6 +21,7 @@ use crate::authz::Caller;
 use crate::clock;
 use crate::enroll::{ENROLL_TTL, Pending, check_issuer, check_token_name};
 use crate::error::StoreError;
+use crate::store::Removal;
 
 fn params_from(options: &TotpEnrollOptions) -> Result<TotpParams, MfaError> {
     let algorithm = if options.algorithm.is_empty() {
@@ -245,7 +249,8 @@ impl Daemon {
         }
     }
 
-    /// Removes one token by id or name.
+    /// Removes one token by id or name. A non-admin removing their own last token needs a
+    /// fresh step-up on this connection (it turns MFA off for them on optional services).
     pub fn remove_token(&self, caller: &Caller, user: &str, token: &str) -> Result<(), MfaError> {
         let user = target_user(caller, user)?;
         super::check_token_ref(token)?;
@@ -255,29 +260,47 @@ impl Daemon {
             Err(MfaError::UnknownUser(_)) if caller.admin => user.to_owned(),
             Err(e) => return Err(e),
         };
-        match self.store.remove_token(&name, token)? {
-            Some(info) => {
+        let stepped_up = self.has_step_up(caller, &name);
+        match self
+            .store
+            .remove_token(&name, token, caller.admin || stepped_up)?
+        {
+            Removal::Removed {
+                info,
+                last,
+                cleared_always_require,
+            } => {
+                if last && !caller.admin {
+                    self.consume_step_up(caller, &name);
+                }
                 self.audit_admin(
                     caller,
                     "remove",
                     &name,
-                    &format!("token={} name={:?}", info.id, info.name),
+                    &format!(
+                        "token={} name={:?} last={last} always_require_cleared={cleared_always_require}",
+                        info.id, info.name
+                    ),
                 );
                 Ok(())
             }
-            None => Err(MfaError::UnknownToken(format!(
+            Removal::WouldRemoveLast => Err(MfaError::StepUpRequired(format!(
+                "{:?} is the last token of {name}: removing it needs a fresh second factor first",
+                loggable(token)
+            ))),
+            Removal::NotFound => Err(MfaError::UnknownToken(format!(
                 "{name} has no token with id or name {:?}",
                 loggable(token)
             ))),
         }
     }
 
-    /// Clears a user's failure counter and back-off (admin only).
-    pub fn reset_failures(&self, caller: &Caller, user: &str) -> Result<(), MfaError> {
+    /// Clears a user's failure counter, back-off and administrative lock (admin only).
+    pub fn unlock(&self, caller: &Caller, user: &str) -> Result<(), MfaError> {
         caller.require_admin("unlock accounts")?;
         mfa_core::username::check_user_name(user)
             .map_err(|e| MfaError::InvalidUser(e.to_string()))?;
-        let had = self.store.reset_failures(user)?;
+        let had = self.store.unlock_user(user)?;
         if !had
             && matches!(
                 crate::users::lookup(user),
@@ -289,35 +312,60 @@ impl Daemon {
                 loggable(user)
             )));
         }
-        self.audit_admin(caller, "unlock", user, &format!("had_failures={had}"));
+        self.audit_admin(
+            caller,
+            "unlock",
+            user,
+            &format!("had_lock_or_failures={had}"),
+        );
         Ok(())
     }
 
-    /// Sets or removes the rule for a service (`*`: the default). Admin only.
+    /// Locks a user's second factor: every login that asks for one is denied (admin only).
+    pub fn lock(&self, caller: &Caller, user: &str, reason: &str) -> Result<(), MfaError> {
+        caller.require_admin("lock accounts")?;
+        let account = authorized_account(caller, user)?;
+        super::check_field("reason", reason, mfa_proto::MAX_FIELD_LEN)?;
+        self.store.lock_user(&account.name, reason, clock::now())?;
+        self.audit_admin(caller, "lock", &account.name, &format!("reason={reason:?}"));
+        Ok(())
+    }
+
+    /// Sets or removes the rule for a service (`*`: the default), with the methods it
+    /// allows (empty: every method). Admin only.
     pub fn set_service_policy(
         &self,
         caller: &Caller,
         service: &str,
         mode: &str,
+        methods: &[String],
     ) -> Result<(), MfaError> {
         caller.require_admin("change the policy")?;
         if service != "*" {
             super::check_service(service)?;
         }
-        let mode = match mode {
+        if methods.len() > 16 {
+            return Err(MfaError::InvalidArgument("too many methods".into()));
+        }
+        let methods = MethodSet::from_names(methods).map_err(MfaError::InvalidArgument)?;
+        let rule = match mode {
             "unset" => None,
-            m => Some(
+            m => Some((
                 m.parse::<mfa_core::policy::ServiceMode>()
                     .map_err(MfaError::InvalidArgument)?,
-            ),
+                methods,
+            )),
         };
-        self.store.set_service_mode(service, mode)?;
-        let shown = mode.map_or("unset", |m| m.as_str());
+        self.store.set_service_mode(service, rule)?;
+        let shown = rule.map_or("unset", |(m, _)| m.as_str());
         self.audit_admin(
             caller,
             "policy-service",
             "",
-            &format!("service={service:?} mode={shown}"),
+            &format!(
+                "service={service:?} mode={shown} methods={:?}",
+                methods.names().join(",")
+            ),
         );
         Ok(())
     }
@@ -328,11 +376,227 @@ impl Daemon {
             .store
             .service_modes()?
             .into_iter()
-            .map(|(service, mode)| ServicePolicy {
-                service,
-                mode: mode.as_str().to_owned(),
+            .map(|r| ServicePolicy {
+                service: r.service,
+                mode: r.mode.as_str().to_owned(),
+                methods: if r.methods == MethodSet::all() {
+                    Vec::new()
+                } else {
+                    r.methods.names()
+                },
             })
             .collect())
+    }
+
+    /// The whole policy.
+    pub fn policy(&self) -> Result<PolicyOverview, MfaError> {
+        let mut grace: Vec<GraceDeadline> = self
+            .store
+            .grace_deadlines()?
+            .into_iter()
+            .map(|(subject, until)| GraceDeadline {
+                subject: subject
+                    .strip_prefix("user:")
+                    .map(str::to_owned)
+                    .unwrap_or(subject),
+                until: until.min(i64::MAX as u64) as i64,
+            })
+            .collect();
+        // Sorted as shown: user names and `group:NAME` together.
+        grace.sort_by(|a, b| a.subject.cmp(&b.subject));
+        Ok(PolicyOverview {
+            services: self.service_policies()?,
+            enforced_groups: self.store.enforced_groups()?,
+            always_require_allow: self.store.always_require_allow()?,
+            grace,
+        })
+    }
+
+    /// Who may turn always-require on for themselves (admin only).
+    pub fn set_always_require_permission(
+        &self,
+        caller: &Caller,
+        allow: &str,
+    ) -> Result<(), MfaError> {
+        caller.require_admin("change the policy")?;
+        match allow.strip_prefix("group:") {
+            None if allow == "all" || allow == "none" => {}
+            Some(g) => {
+                mfa_core::username::check_user_name(g)
+                    .map_err(|e| MfaError::InvalidArgument(format!("group name: {e}")))?;
+                if !matches!(nix::unistd::Group::from_name(g), Ok(Some(_))) {
+                    return Err(MfaError::InvalidArgument(format!(
+                        "there is no group {:?} on this host",
+                        loggable(g)
+                    )));
+                }
+            }
+            None => {
+                return Err(MfaError::InvalidArgument(
+                    "expected all, none or group:NAME".into(),
+                ));
+            }
+        }
+        self.store.set_always_require_allow(allow)?;
+        self.audit_admin(
+            caller,
+            "policy-always-require",
+            "",
+            &format!("allow={allow:?}"),
+        );
+        Ok(())
+    }
+
+    /// Turns always-require on or off for a user.
+    pub fn set_always_require(
+        &self,
+        caller: &Caller,
+        user: &str,
+        on: bool,
+    ) -> Result<(), MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        let name = account.name.as_str();
+        if on && !caller.admin {
+            let allow = self.store.always_require_allow()?;
+            let permitted = match allow.strip_prefix("group:") {
+                Some(g) => crate::users::in_group(&account, g),
+                None => allow == "all",
+            };
+            if !permitted {
+                return Err(MfaError::AccessDenied(format!(
+                    "the administrator does not let {name} turn on always-require (allowed: {allow})"
+                )));
+            }
+        }
+        if !on && !caller.admin {
+            if !self.store.user_settings(name)?.always_require {
+                return Ok(());
+            }
+            if !self.has_step_up(caller, name) {
+                return Err(MfaError::StepUpRequired(format!(
+                    "turning always-require off for {name} needs a fresh second factor first"
+                )));
+            }
+            self.consume_step_up(caller, name);
+        }
+        if !self.store.set_always_require(name, on)? {
+            return Err(MfaError::NotEnrolled(format!(
+                "{name} has no token: enroll one (`mfactl enroll totp`) before turning on always-require"
+            )));
+        }
+        self.audit_admin(caller, "always-require", name, &format!("on={on}"));
+        Ok(())
+    }
+
+    /// Sets or removes an enrollment deadline for a user or `group:NAME` (admin only).
+    pub fn set_grace(&self, caller: &Caller, subject: &str, until: i64) -> Result<(), MfaError> {
+        caller.require_admin("change the policy")?;
+        let key = match subject.strip_prefix("group:") {
+            Some(g) => {
+                mfa_core::username::check_user_name(g)
+                    .map_err(|e| MfaError::InvalidArgument(format!("group name: {e}")))?;
+                if until != 0 && !matches!(nix::unistd::Group::from_name(g), Ok(Some(_))) {
+                    return Err(MfaError::InvalidArgument(format!(
+                        "there is no group {:?} on this host",
+                        loggable(g)
+                    )));
+                }
+                format!("group:{g}")
+            }
+            None => {
+                mfa_core::username::check_user_name(subject)
+                    .map_err(|e| MfaError::InvalidUser(e.to_string()))?;
+                if until != 0 {
+                    crate::users::lookup(subject).map_err(|e| super::lookup_error(subject, e))?;
+                }
+                format!("user:{subject}")
+            }
+        };
+        let until = match until {
+            0 => None,
+            u if u < 0 || (u as u64) <= clock::now() => {
+                return Err(MfaError::InvalidArgument(
+                    "the deadline must be in the future (0 removes it)".into(),
+                ));
+            }
+            u => Some(u as u64),
+        };
+        let changed = self.store.set_grace(&key, until)?;
+        if until.is_none() && !changed {
+            return Err(MfaError::InvalidArgument(format!(
+                "{} has no enrollment deadline",
+                loggable(subject)
+            )));
+        }
+        self.audit_admin(
+            caller,
+            "policy-grace",
+            "",
+            &format!("subject={key:?} until={}", until.unwrap_or(0)),
+        );
+        Ok(())
+    }
+
+    /// Creates a new set of recovery codes, replacing the old one, and returns them once.
+    pub fn generate_recovery_codes(
+        &self,
+        caller: &Caller,
+        user: &str,
+    ) -> Result<Vec<String>, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        let name = account.name.as_str();
+        // New codes are a new way in: someone at an unattended terminal must not mint them.
+        let has_factor =
+            self.store.count_tokens(name)? > 0 || self.store.recovery_codes_left(name)? > 0;
+        let needs_step_up = !caller.admin && has_factor;
+        if needs_step_up && !self.has_step_up(caller, name) {
+            return Err(MfaError::StepUpRequired(format!(
+                "new recovery codes for {name} need a fresh second factor first"
+            )));
+        }
+        let mut salt = [0u8; recovery::SALT_BYTES];
+        getrandom::fill(&mut salt)
+            .map_err(|e| MfaError::Internal(format!("the OS random generator failed: {e}")))?;
+        let mut shown = Vec::with_capacity(RECOVERY_CODE_COUNT);
+        let mut hashes = Vec::with_capacity(RECOVERY_CODE_COUNT);
+        while hashes.len() < RECOVERY_CODE_COUNT {
+            let mut bytes = Zeroizing::new([0u8; recovery::CODE_BYTES]);
+            getrandom::fill(bytes.as_mut())
+                .map_err(|e| MfaError::Internal(format!("the OS random generator failed: {e}")))?;
+            let code = recovery::RecoveryCode::from_random(&bytes);
+            let hash = code.hash(&salt, recovery::KDF_ROUNDS);
+            if hashes.contains(&hash) {
+                continue; // 2^-80: only a broken RNG repeats
+            }
+            hashes.push(hash);
+            shown.push(code.display().to_string());
+        }
+        self.store.replace_recovery_codes(
+            name,
+            &salt,
+            recovery::KDF_ROUNDS,
+            &hashes,
+            clock::now(),
+        )?;
+        if needs_step_up {
+            self.consume_step_up(caller, name);
+        }
+        self.audit_admin(
+            caller,
+            "recovery-generate",
+            name,
+            &format!("count={RECOVERY_CODE_COUNT}"),
+        );
+        Ok(shown)
+    }
+
+    /// How many unused recovery codes a user has.
+    pub fn recovery_codes_left(&self, caller: &Caller, user: &str) -> Result<u32, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        Ok(self.store.recovery_codes_left(&account.name)?)
     }
 
     /// Enforces MFA for a group's members, or stops (admin only). Enforcing a group NSS
@@ -384,7 +648,7 @@ impl Daemon {
             Err(crate::users::LookupError::Unknown) => None,
             Err(e) => return Err(super::lookup_error(user, e)),
         };
-        let d = self.decide(account.as_ref(), user, service)?;
+        let d = self.decide(account.as_ref(), user, service, clock::now())?;
         Ok(PolicyExplanation {
             decision: d.code().to_owned(),
             reasons: d.reasons(user, service),
@@ -430,26 +694,44 @@ impl Daemon {
         }
     }
 
-    /// A user's tokens, failure state and what each service with a rule would need.
+    /// A user's tokens, failure state, settings and what each service with a rule would need.
     pub fn status(&self, caller: &Caller, user: &str) -> Result<UserStatus, MfaError> {
         let user = target_user(caller, user)?;
         let account = authorized_account(caller, user)?;
-        let state = self.store.failure_state(&account.name)?;
+        let name = account.name.as_str();
+        let now = clock::now();
+        let state = self.store.failure_state(name)?;
+        let settings = self.store.user_settings(name)?;
         let mut services = Vec::new();
-        for (service, _) in self.store.service_modes()? {
-            let d = self.decide(Some(&account), &account.name, &service)?;
-            services.push(mfa_proto::ServicePolicy {
-                service,
+        let mut grace_until = 0;
+        for rule in self.store.service_modes()? {
+            let d = self.decide(Some(&account), name, &rule.service, now)?;
+            if let Some((_, u)) = d.grace {
+                grace_until = u;
+            }
+            services.push(ServicePolicy {
+                service: rule.service,
                 mode: d.code().to_owned(),
+                methods: d.methods().names(),
             });
         }
+        if grace_until == 0 {
+            // No service needed the deadline just now; still show the one that applies.
+            let snap = self.store.login_snapshot(name, "")?;
+            grace_until = self.deadline_for(&account, &snap).map_or(0, |g| g.1);
+        }
         Ok(UserStatus {
-            user: account.name.clone(),
-            tokens: self.store.list_tokens(&account.name)?,
+            user: name.to_owned(),
+            tokens: self.store.list_tokens(name)?,
             failures: state.consecutive,
             locked_until: state.locked_until.min(i64::MAX as u64) as i64,
             locked_out: state.consecutive >= self.limits.lockout_after,
             services,
+            always_require: settings.always_require,
+            admin_locked: settings.locked_at > 0,
+            lock_reason: settings.lock_reason,
+            recovery_codes_left: self.store.recovery_codes_left(name)?,
+            grace_until: grace_until.min(i64::MAX as u64) as i64,
         })
     }
 }

@@ -5,9 +5,13 @@ mod decide;
 mod login;
 mod manage;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use mfa_core::config::Config;
 use mfa_core::ratelimit::RateLimit;
-use mfa_proto::{MAX_SERVICE_LEN, MfaError};
+use mfa_proto::{MAX_SERVICE_LEN, MfaError, STEP_UP_TTL_SECS};
 
 use crate::audit::{Audit, Level};
 use crate::authz::{Authorizer, Caller};
@@ -27,6 +31,8 @@ pub struct Daemon {
     issuer: String,
     window: u32,
     limits: RateLimit,
+    /// Fresh step-ups: (connection, user) → when. Each allows one sensitive change.
+    step_ups: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl Daemon {
@@ -57,7 +63,35 @@ impl Daemon {
             issuer,
             window: config.totp.window,
             limits: config.rate_limit.sanitized(),
+            step_ups: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn step_up_table(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
+        self.step_ups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a verified step-up of `caller`'s connection for `user`.
+    fn grant_step_up(&self, caller: &Caller, user: &str) {
+        let mut t = self.step_up_table();
+        t.retain(|_, at| at.elapsed() < Duration::from_secs(STEP_UP_TTL_SECS));
+        // Bounded like flows: one entry per connection and user, expiring in minutes.
+        if t.len() < crate::flows::MAX_FLOWS {
+            t.insert((caller.sender.clone(), user.to_owned()), Instant::now());
+        }
+    }
+
+    /// Whether `caller`'s connection holds a fresh step-up for `user`.
+    fn has_step_up(&self, caller: &Caller, user: &str) -> bool {
+        self.step_up_table()
+            .get(&(caller.sender.clone(), user.to_owned()))
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(STEP_UP_TTL_SECS))
+    }
+
+    /// Uses up `caller`'s step-up for `user`.
+    fn consume_step_up(&self, caller: &Caller, user: &str) {
+        self.step_up_table()
+            .remove(&(caller.sender.clone(), user.to_owned()));
     }
 
     /// The authoriser, for the bus adapter.

@@ -45,6 +45,33 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 2 → 3: groups whose members must use MFA.
     "CREATE TABLE enforced_groups (name TEXT PRIMARY KEY);",
+    // 3 → 4: allowed methods per service, per-user settings (always-require, admin lock),
+    // global settings, enrollment deadlines, recovery codes (salted hashes only).
+    "ALTER TABLE service_policy ADD COLUMN methods TEXT NOT NULL DEFAULT '';
+     CREATE TABLE user_settings (
+        user           TEXT PRIMARY KEY,
+        always_require INTEGER NOT NULL DEFAULT 0 CHECK (always_require IN (0, 1)),
+        locked_at      INTEGER NOT NULL DEFAULT 0,
+        lock_reason    TEXT    NOT NULL DEFAULT ''
+     );
+     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE grace (
+        subject TEXT PRIMARY KEY,  -- 'user:NAME' or 'group:NAME'
+        until   INTEGER NOT NULL
+     );
+     CREATE TABLE recovery_sets (
+        user    TEXT PRIMARY KEY,
+        salt    BLOB    NOT NULL,
+        rounds  INTEGER NOT NULL,
+        created INTEGER NOT NULL
+     );
+     CREATE TABLE recovery_codes (
+        id      INTEGER PRIMARY KEY,
+        user    TEXT    NOT NULL REFERENCES recovery_sets (user) ON DELETE CASCADE,
+        hash    BLOB    NOT NULL,
+        used_at INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX recovery_codes_user ON recovery_codes (user);",
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,8 @@
 mod migrations;
 mod open;
 mod policy;
+mod recovery;
+mod settings;
 mod tokens;
 mod verify;
 
@@ -18,7 +20,9 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
-pub use tokens::{NewTotpToken, StoredToken};
+pub use recovery::{RecoverySalt, hash_answer};
+pub use settings::{DEFAULT_ALWAYS_REQUIRE_ALLOW, LoginSnapshot, ServiceRule, UserSettings};
+pub use tokens::{NewTotpToken, Removal, StoredToken};
 pub use verify::{FailureOutcome, VerifyOutcome};
 
 /// The daemon's database. Cheap to share behind an `Arc`; calls are serialised.

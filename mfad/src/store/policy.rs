@@ -1,10 +1,11 @@
 //! Policy rows.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
-use mfa_core::policy::ServiceMode;
+use mfa_core::policy::{MethodSet, ServiceMode};
 
 use super::Store;
+use super::settings::{ServiceRule, parse_rule};
 use crate::error::StoreError;
 
 impl Store {
@@ -12,46 +13,37 @@ impl Store {
     pub fn set_service_mode(
         &self,
         service: &str,
-        mode: Option<ServiceMode>,
+        rule: Option<(ServiceMode, MethodSet)>,
     ) -> Result<(), StoreError> {
         let conn = self.lock();
-        match mode {
-            Some(m) => conn.execute(
-                "INSERT INTO service_policy (service, mode) VALUES (?1, ?2)
-                 ON CONFLICT (service) DO UPDATE SET mode = ?2",
-                params![service, m.as_str()],
+        match rule {
+            Some((m, methods)) => conn.execute(
+                "INSERT INTO service_policy (service, mode, methods) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (service) DO UPDATE SET mode = ?2, methods = ?3",
+                params![service, m.as_str(), methods.to_stored()],
             )?,
             None => conn.execute("DELETE FROM service_policy WHERE service = ?1", [service])?,
         };
         Ok(())
     }
 
-    /// The rule for `service`, falling back to the `*` rule; `None` when neither exists.
-    pub fn service_mode(&self, service: &str) -> Result<Option<(String, ServiceMode)>, StoreError> {
-        let row: Option<(String, String)> = self
-            .lock()
-            .query_row(
-                "SELECT service, mode FROM service_policy WHERE service IN (?1, '*')
-                 ORDER BY service = '*' LIMIT 1",
-                [service],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(s, m)| m.parse().map(|m| (s, m)).map_err(StoreError::BadRow))
-            .transpose()
-    }
-
     /// Every rule, `*` first, then by service name.
-    pub fn service_modes(&self) -> Result<Vec<(String, ServiceMode)>, StoreError> {
+    pub fn service_modes(&self) -> Result<Vec<ServiceRule>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT service, mode FROM service_policy ORDER BY service != '*', service",
+            "SELECT service, mode, methods FROM service_policy ORDER BY service != '*', service",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (s, m) = row?;
-            out.push((s, m.parse().map_err(StoreError::BadRow)?));
+            let (s, m, methods) = row?;
+            out.push(parse_rule(s, &m, &methods)?);
         }
         Ok(out)
     }

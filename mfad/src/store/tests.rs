@@ -204,12 +204,197 @@ fn given_a_newer_schema_then_open_refuses() {
 fn removing_by_id_or_name_and_unknown_tokens() {
     let store = Store::open_in_memory().unwrap();
     enrolled(&store);
-    assert!(store.remove_token("alice", "nope").unwrap().is_none());
-    assert!(store.remove_token("bob", "phone").unwrap().is_none());
-    let id = store.list_tokens("alice").unwrap()[0].id.clone();
     assert_eq!(
-        store.remove_token("alice", &id).unwrap().unwrap().name,
-        "phone"
+        store.remove_token("alice", "nope", true).unwrap(),
+        Removal::NotFound
     );
+    assert_eq!(
+        store.remove_token("bob", "phone", true).unwrap(),
+        Removal::NotFound
+    );
+    let id = store.list_tokens("alice").unwrap()[0].id.clone();
+    match store.remove_token("alice", &id, true).unwrap() {
+        Removal::Removed { info, last, .. } => {
+            assert_eq!(info.name, "phone");
+            assert!(last);
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(store.count_tokens("alice").unwrap(), 0);
+}
+
+#[test]
+fn the_last_token_stays_unless_allowed_and_takes_always_require_with_it() {
+    let store = Store::open_in_memory().unwrap();
+    enrolled(&store);
+    assert!(store.set_always_require("alice", true).unwrap());
+    assert_eq!(
+        store.remove_token("alice", "phone", false).unwrap(),
+        Removal::WouldRemoveLast
+    );
+    assert_eq!(store.count_tokens("alice").unwrap(), 1);
+    assert!(store.user_settings("alice").unwrap().always_require);
+    let Removal::Removed {
+        cleared_always_require,
+        ..
+    } = store.remove_token("alice", "phone", true).unwrap()
+    else {
+        panic!("not removed")
+    };
+    assert!(cleared_always_require);
+    assert!(!store.user_settings("alice").unwrap().always_require);
+    // And it cannot be turned on again without a token.
+    assert!(!store.set_always_require("alice", true).unwrap());
+    assert!(!store.user_settings("alice").unwrap().always_require);
+}
+
+fn recovery_set(
+    store: &Store,
+    user: &str,
+) -> (Vec<mfa_core::recovery::RecoveryCode>, RecoverySalt) {
+    use mfa_core::recovery::{KDF_ROUNDS, RecoveryCode};
+    let salt = RecoverySalt {
+        salt: b"0123456789abcdef".to_vec(),
+        rounds: KDF_ROUNDS,
+    };
+    let codes: Vec<RecoveryCode> = (0..10u8)
+        .map(|i| RecoveryCode::from_random(&[i; 10]))
+        .collect();
+    let hashes: Vec<_> = codes
+        .iter()
+        .map(|c| c.hash(&salt.salt, salt.rounds))
+        .collect();
+    store
+        .replace_recovery_codes(user, &salt.salt, salt.rounds, &hashes, NOW)
+        .unwrap();
+    (codes, salt)
+}
+
+#[test]
+fn a_recovery_code_works_once_and_failures_share_the_counter() {
+    let store = Store::open_in_memory().unwrap();
+    let (codes, salt) = recovery_set(&store, "alice");
+    let limits = RateLimit::default();
+    assert_eq!(store.recovery_codes_left("alice").unwrap(), 10);
+    let guess = hash_answer(&codes[3].display(), &salt);
+    let first = store
+        .verify_recovery("alice", &salt, guess.as_ref(), NOW, &limits)
+        .unwrap();
+    assert!(matches!(first, VerifyOutcome::Accepted { .. }), "{first:?}");
+    assert_eq!(store.recovery_codes_left("alice").unwrap(), 9);
+    let again = store
+        .verify_recovery("alice", &salt, guess.as_ref(), NOW, &limits)
+        .unwrap();
+    let VerifyOutcome::Failed(f) = again else {
+        panic!("a used code was accepted again: {again:?}")
+    };
+    assert_eq!(f.state.consecutive, 1);
+    // A TOTP failure and a malformed recovery answer add to the same counter.
+    let k = enrolled(&store);
+    drop(k);
+    let wrong = parse_code("000000").unwrap();
+    let _ = store
+        .verify_totp("alice", Some(&wrong), NOW, 1, &limits)
+        .unwrap();
+    let _ = store
+        .verify_recovery("alice", &salt, None, NOW, &limits)
+        .unwrap();
+    assert_eq!(store.failure_state("alice").unwrap().consecutive, 3);
+}
+
+#[test]
+fn a_new_recovery_set_replaces_the_old_one_entirely() {
+    let store = Store::open_in_memory().unwrap();
+    let (old, old_salt) = recovery_set(&store, "alice");
+    let new_salt = b"fedcba9876543210".to_vec();
+    let fresh = mfa_core::recovery::RecoveryCode::from_random(&[0xaa; 10]);
+    store
+        .replace_recovery_codes(
+            "alice",
+            &new_salt,
+            mfa_core::recovery::KDF_ROUNDS,
+            &[fresh.hash(&new_salt, mfa_core::recovery::KDF_ROUNDS)],
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(store.recovery_codes_left("alice").unwrap(), 1);
+    // An old code hashed with the old salt: refused (the set changed under it).
+    let g = hash_answer(&old[0].display(), &old_salt);
+    assert!(matches!(
+        store
+            .verify_recovery("alice", &old_salt, g.as_ref(), NOW, &RateLimit::default())
+            .unwrap(),
+        VerifyOutcome::NotEnrolled
+    ));
+    let salt = store.recovery_salt("alice").unwrap().unwrap();
+    let g = hash_answer(&fresh.display(), &salt);
+    assert!(matches!(
+        store
+            .verify_recovery("alice", &salt, g.as_ref(), NOW, &RateLimit::default())
+            .unwrap(),
+        VerifyOutcome::Accepted { .. }
+    ));
+}
+
+#[test]
+fn an_admin_lock_refuses_valid_codes_until_unlocked() {
+    let store = Store::open_in_memory().unwrap();
+    let k = enrolled(&store);
+    store.lock_user("alice", "lost laptop", NOW).unwrap();
+    let c = parse_code(&k.code_at(NOW)).unwrap();
+    assert_eq!(
+        store
+            .verify_totp("alice", Some(&c), NOW, 1, &RateLimit::default())
+            .unwrap(),
+        VerifyOutcome::AdminLocked
+    );
+    assert_eq!(
+        store.user_settings("alice").unwrap().lock_reason,
+        "lost laptop"
+    );
+    assert!(store.unlock_user("alice").unwrap());
+    assert!(!store.unlock_user("alice").unwrap());
+    assert!(matches!(
+        store
+            .verify_totp("alice", Some(&c), NOW, 1, &RateLimit::default())
+            .unwrap(),
+        VerifyOutcome::Accepted { .. }
+    ));
+}
+
+#[test]
+fn the_login_snapshot_reads_rules_settings_and_deadlines() {
+    use mfa_core::policy::{Method, MethodSet, ServiceMode};
+    let store = Store::open_in_memory().unwrap();
+    enrolled(&store);
+    recovery_set(&store, "alice");
+    let totp: MethodSet = [Method::Totp].into_iter().collect();
+    store
+        .set_service_mode("*", Some((ServiceMode::Optional, MethodSet::all())))
+        .unwrap();
+    store
+        .set_service_mode("sshd", Some((ServiceMode::Required, totp)))
+        .unwrap();
+    store.set_grace("user:alice", Some(NOW + 10)).unwrap();
+    store.set_grace("group:staff", Some(NOW + 20)).unwrap();
+    store.set_grace("user:bob", Some(NOW + 30)).unwrap();
+    let s = store.login_snapshot("alice", "sshd").unwrap();
+    let rule = s.rule.unwrap();
+    assert_eq!(
+        (rule.service.as_str(), rule.mode, rule.methods),
+        ("sshd", ServiceMode::Required, totp)
+    );
+    assert_eq!((s.totp_tokens, s.recovery_left), (1, 10));
+    assert_eq!(s.user_grace, Some(NOW + 10));
+    assert_eq!(s.group_grace, vec![("staff".to_owned(), NOW + 20)]);
+    let s = store.login_snapshot("alice", "login").unwrap();
+    assert_eq!(s.rule.unwrap().service, "*");
+    assert_eq!(
+        store.always_require_allow().unwrap(),
+        DEFAULT_ALWAYS_REQUIRE_ALLOW
+    );
+    store.set_always_require_allow("group:wheel").unwrap();
+    assert_eq!(store.always_require_allow().unwrap(), "group:wheel");
+    assert!(store.set_grace("user:alice", None).unwrap());
+    assert!(!store.set_grace("user:alice", None).unwrap());
 }

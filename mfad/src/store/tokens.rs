@@ -22,6 +22,24 @@ pub struct NewTotpToken<'a> {
     pub confirmed_step: u64,
 }
 
+/// What [`Store::remove_token`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// The token is gone.
+    Removed {
+        /// The removed token.
+        info: TokenInfo,
+        /// It was the user's last token.
+        last: bool,
+        /// Always-require was on and was turned off with it.
+        cleared_always_require: bool,
+    },
+    /// No such token.
+    NotFound,
+    /// It is the last token and `allow_last` was false; nothing changed.
+    WouldRemoveLast,
+}
+
 /// A token as stored, with its key, for verification.
 #[derive(Debug)]
 pub struct StoredToken {
@@ -144,18 +162,40 @@ impl Store {
             })?)
     }
 
-    /// Removes `user`'s token whose id (decimal) or name is `token`. Returns the removed
-    /// token, or `None` if there is no such token.
-    pub fn remove_token(&self, user: &str, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+    /// Removes `user`'s token whose id (decimal) or name is `token`, in one transaction.
+    /// Removing the last token is refused unless `allow_last`; when it happens, the user's
+    /// always-require setting is cleared with it (it could no longer be satisfied).
+    pub fn remove_token(
+        &self,
+        user: &str,
+        token: &str,
+        allow_last: bool,
+    ) -> Result<Removal, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let Some(id) = find_token_id(&tx, user, token)? else {
-            return Ok(None);
+            return Ok(Removal::NotFound);
         };
+        let count: u32 =
+            tx.query_row("SELECT COUNT(*) FROM tokens WHERE user = ?1", [user], |r| {
+                r.get(0)
+            })?;
+        let last = count == 1;
+        if last && !allow_last {
+            return Ok(Removal::WouldRemoveLast);
+        }
         let info = info_by_id(&tx, id)?;
         tx.execute("DELETE FROM tokens WHERE id = ?1", [id])?;
+        let cleared_always_require = last && tx.execute(
+            "UPDATE user_settings SET always_require = 0 WHERE user = ?1 AND always_require = 1",
+            [user],
+        )? > 0;
         tx.commit()?;
-        Ok(Some(info))
+        Ok(Removal::Removed {
+            info,
+            last,
+            cleared_always_require,
+        })
     }
 
     /// Renames `user`'s token whose id or name is `token`. `None` if there is no such token;

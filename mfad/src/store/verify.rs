@@ -27,6 +27,8 @@ pub enum VerifyOutcome {
     },
     /// Too many consecutive failures; only an admin reset reopens the account.
     LockedOut,
+    /// An administrator locked the user's second factor.
+    AdminLocked,
     /// The user has no token.
     NotEnrolled,
 }
@@ -40,7 +42,10 @@ pub struct FailureOutcome {
     pub state: FailureState,
 }
 
-fn read_state(conn: &rusqlite::Connection, user: &str) -> Result<FailureState, StoreError> {
+pub(super) fn read_state(
+    conn: &rusqlite::Connection,
+    user: &str,
+) -> Result<FailureState, StoreError> {
     Ok(conn
         .query_row(
             "SELECT consecutive, locked_until FROM failures WHERE user = ?1",
@@ -56,7 +61,24 @@ fn read_state(conn: &rusqlite::Connection, user: &str) -> Result<FailureState, S
         .unwrap_or_default())
 }
 
-fn write_state(
+/// The first step of every verifying transaction: the user's failure record if codes may be
+/// checked now, else why not (back-off, hard lock-out, administrative lock).
+pub(super) fn gate(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    now: u64,
+    limits: &RateLimit,
+) -> Result<Result<FailureState, VerifyOutcome>, StoreError> {
+    let state = read_state(tx, user)?;
+    Ok(match limits.gate(state, now) {
+        Gate::Wait { until } => Err(VerifyOutcome::Throttled { until }),
+        Gate::LockedOut => Err(VerifyOutcome::LockedOut),
+        Gate::Open if super::settings::admin_locked(tx, user)? => Err(VerifyOutcome::AdminLocked),
+        Gate::Open => Ok(state),
+    })
+}
+
+pub(super) fn write_state(
     tx: &rusqlite::Transaction<'_>,
     user: &str,
     s: FailureState,
@@ -87,12 +109,10 @@ impl Store {
     ) -> Result<VerifyOutcome, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state = read_state(&tx, user)?;
-        match limits.gate(state, now) {
-            Gate::Open => {}
-            Gate::Wait { until } => return Ok(VerifyOutcome::Throttled { until }),
-            Gate::LockedOut => return Ok(VerifyOutcome::LockedOut),
-        }
+        let state = match gate(&tx, user, now, limits)? {
+            Ok(state) => state,
+            Err(refusal) => return Ok(refusal),
+        };
         let tokens = Store::load_totp_keys(&tx, user)?;
         if tokens.is_empty() {
             return Ok(VerifyOutcome::NotEnrolled);
@@ -163,13 +183,5 @@ impl Store {
     /// `user`'s current failure record.
     pub fn failure_state(&self, user: &str) -> Result<FailureState, StoreError> {
         read_state(&self.lock(), user)
-    }
-
-    /// Clears `user`'s failure counter and back-off. Returns whether there was one.
-    pub fn reset_failures(&self, user: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM failures WHERE user = ?1", [user])?
-            > 0)
     }
 }

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::time::Duration;
 
@@ -109,4 +114,79 @@ fn all_arguments_together() {
     let opts = parse(&["timeout=250", "debug", "bus=unix:path=/tmp/x/socket"]).unwrap();
     assert!(opts.debug);
     assert_eq!(opts.timeout, Duration::from_millis(250));
+}
+
+/// The keys in the patterns of the parser's `match (key, value)`, read from this crate's
+/// source: string literals there that are bare lowercase words (the error texts all contain
+/// spaces).
+fn keys_the_parser_matches() -> std::collections::BTreeSet<&'static str> {
+    let source = include_str!("../args.rs");
+    let start = source
+        .find("match (key, value) {")
+        .expect("the parser's match");
+    let end = start
+        + source[start..]
+            .find("_ => return Err(error(\"unknown argument\"))")
+            .expect("the parser's catch-all arm");
+    source[start..end]
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .collect()
+}
+
+#[test]
+fn the_documented_arguments_are_exactly_the_ones_the_parser_accepts() {
+    let documented: std::collections::BTreeSet<&str> = ARGUMENTS.iter().map(|a| a.key).collect();
+    assert_eq!(
+        documented.len(),
+        ARGUMENTS.len(),
+        "a key is documented twice"
+    );
+    assert_eq!(
+        documented,
+        keys_the_parser_matches(),
+        "ARGUMENTS and the parser in args.rs disagree"
+    );
+    for doc in ARGUMENTS {
+        let example = match (doc.key, doc.value) {
+            ("bus", Some(_)) => "bus=unix:path=/run/example/bus".to_owned(),
+            ("timeout", Some(_)) => format!("timeout={MAX_TIMEOUT_MS}"),
+            (key, None) => key.to_owned(),
+            (key, Some(_)) => panic!("add an example value for {key}= to this test"),
+        };
+        assert!(
+            parse(&[example.as_str()]).is_ok(),
+            "{example} is documented but refused"
+        );
+        // A key=value argument needs its value; a flag takes none.
+        let wrong_shape = match doc.value {
+            Some(_) => doc.key.to_owned(),
+            None => format!("{}=1", doc.key),
+        };
+        assert!(
+            parse(&[wrong_shape.as_str()]).is_err(),
+            "{wrong_shape} is accepted, but {} is documented",
+            doc.synopsis()
+        );
+    }
+}
+
+#[test]
+fn the_documented_defaults_are_the_parser_defaults() {
+    let defaults = parse(&[]).unwrap();
+    for doc in ARGUMENTS {
+        match (doc.key, doc.default) {
+            ("bus", ArgDefault::Text(address)) => {
+                assert_eq!(defaults.bus, Address::try_from(address).unwrap());
+            }
+            ("timeout", ArgDefault::Millis(ms)) => {
+                assert_eq!(defaults.timeout, Duration::from_millis(ms));
+                assert!(doc.description.contains(&MAX_TIMEOUT_MS.to_string()));
+            }
+            ("debug", ArgDefault::Off) => assert!(!defaults.debug),
+            (key, default) => panic!("{key}: check the default {default:?} in this test"),
+        }
+    }
 }

@@ -540,3 +540,54 @@ fn daemon_text_in_log_lines_is_escaped() {
     };
     assert_eq!(outcome.describe(), "allowed (totp\\nFAKE LINE)");
 }
+
+#[test]
+fn the_documented_return_codes_are_exactly_the_ones_outcomes_map_to() {
+    let mut outcomes = vec![
+        Outcome::Allow {
+            reason: "ok".into(),
+        },
+        Outcome::NotRequired {
+            reason: "rule".into(),
+        },
+        Outcome::Conversation {
+            error: ConvError::NoAnswer,
+        },
+        Outcome::BadAnswer {
+            why: BadAnswer::TooLong,
+        },
+        Outcome::Protocol {
+            detail: "bad step".into(),
+        },
+    ];
+    for reason in [
+        DenyReason::AuthFailed,
+        DenyReason::NotEnrolled,
+        DenyReason::Locked,
+        DenyReason::UserUnknown,
+        DenyReason::Unavailable,
+    ] {
+        outcomes.push(Outcome::Deny { reason });
+    }
+    for error in [
+        MfaError::Storage("db".into()),
+        MfaError::UnknownUser("who".into()),
+        MfaError::CodeRejected("no".into()),
+    ] {
+        outcomes.push(Outcome::DaemonError { error });
+    }
+    let name = |code: PamError| format!("{code:?}");
+    let produced: std::collections::BTreeSet<String> =
+        outcomes.iter().map(|o| name(o.code())).collect();
+    let documented: std::collections::BTreeSet<String> =
+        RETURN_CODES.iter().map(|(code, _)| name(*code)).collect();
+    assert_eq!(
+        documented.len(),
+        RETURN_CODES.len(),
+        "a code is listed twice"
+    );
+    assert_eq!(
+        documented, produced,
+        "RETURN_CODES and Outcome::code disagree"
+    );
+}
