@@ -19,10 +19,11 @@ TEST_LOG := $(TARGET_DIR)/make-test.log
 # Build: pkg-config and the libpam headers (pamsm links -lpam).
 APT_BUILD := pkg-config libpam0g-dev
 # Run and test: a private dbus-daemon and busctl, PAM driven in-process (pamtester under
-# pam_wrapper), codes computed with oathtool; sshd/sudo/pexpect for the real-login tests.
+# pam_wrapper), codes computed with oathtool; sshd/sudo/su/login, useradd (passwd) and
+# busctl (systemd) for the real-login tests.
 APT_RUNTIME := dbus-daemon dbus-bin pamtester libpam-wrapper oathtool sqlite3 \
 	libpam-google-authenticator python3-pexpect openssh-server openssh-client sudo \
-	util-linux iproute2
+	util-linux iproute2 login passwd systemd
 # Only if Cargo.lock pulls them in: bindgen (libclang) and hidapi's libudev probe.
 APT_EXTRA := $(if $(shell grep -s '^name = "clang-sys"$$' Cargo.lock),libclang-dev) \
 	$(if $(shell grep -s '^name = "hidapi"$$' Cargo.lock),libudev-dev)

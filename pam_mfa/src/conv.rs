@@ -9,22 +9,22 @@ use crate::ffi::{self, MsgStyle};
 use crate::flow::{ConvError, PamIo};
 
 /// The real conversation of one `pam_authenticate` call.
+///
+/// Messages are shown even when the application passed `PAM_SILENT`: sudo passes it on
+/// every call (always before 1.9.16, by default since), and everything the daemon sends is
+/// needed to act: the chooser's list, a grace deadline, or why a login was denied and what
+/// to run. A denial without its reason is worse than a line of output.
 pub struct PamConversation<'a> {
     pam: &'a Pam,
-    silent: bool,
 }
 
 impl<'a> PamConversation<'a> {
-    /// A conversation on `pam`. With `silent` (the application passed `PAM_SILENT`),
-    /// informational and error messages are not shown; prompts still are.
-    pub fn new(pam: &'a Pam, silent: bool) -> Self {
-        PamConversation { pam, silent }
+    /// A conversation on `pam`.
+    pub fn new(pam: &'a Pam) -> Self {
+        PamConversation { pam }
     }
 
     fn show(&self, style: MsgStyle, text: &str) {
-        if self.silent {
-            return;
-        }
         // A message has no answer worth keeping; a failure to show it changes nothing.
         let _ = ffi::converse(self.pam, style, &c_text(text));
     }

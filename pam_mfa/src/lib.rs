@@ -35,8 +35,9 @@ use crate::log::{Log, Severity, quote};
 pub struct PamMfa;
 
 impl PamServiceModule for PamMfa {
-    fn authenticate(pam: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
-        guarded(|| authenticate(&pam, flags, &args))
+    // PAM_SILENT is not honoured for messages: see conv::PamConversation.
+    fn authenticate(pam: Pam, _flags: PamFlags, args: Vec<String>) -> PamError {
+        guarded(|| authenticate(&pam, &args))
     }
 
     /// sshd, sudo, su and runuser call `pam_setcred` after authentication; this module has
@@ -54,7 +55,7 @@ pub fn guarded(body: impl FnOnce() -> PamError) -> PamError {
 }
 
 /// `pam_sm_authenticate`: arguments → facts → one login over one bus connection.
-fn authenticate(pam: &Pam, flags: PamFlags, args: &[String]) -> PamError {
+fn authenticate(pam: &Pam, args: &[String]) -> PamError {
     let opts = match Options::try_from(args) {
         Ok(opts) => opts,
         Err(e) => {
@@ -78,7 +79,7 @@ fn authenticate(pam: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         quote(&facts.rhost),
     ));
 
-    let mut io = PamConversation::new(pam, flags.contains(PamFlags::SILENT));
+    let mut io = PamConversation::new(pam);
     let outcome = client::with_daemon(&opts, &log, async |daemon| {
         flow::run(&facts, &mut io, daemon).await
     });

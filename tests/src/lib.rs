@@ -19,6 +19,7 @@
 mod env;
 pub mod manage;
 mod process;
+pub mod realenv;
 mod syslog;
 mod totp;
 
