@@ -258,6 +258,18 @@ pub enum Mandate {
     OptedIn,
 }
 
+impl Mandate {
+    /// The name in audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mandate::Service => "service",
+            Mandate::Group => "group",
+            Mandate::AlwaysRequire => "always-require",
+            Mandate::OptedIn => "opted-in",
+        }
+    }
+}
+
 /// Decides for a user on a service, and says which rule made a factor necessary.
 pub fn requirement(f: &Facts) -> (Requirement, Option<Mandate>) {
     let usable = f.enrolled.intersect(f.allowed);

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::process::{CmdOutput, run, run_as};
+use crate::process::{CmdOutput, run, run_as, terminate};
 use crate::syslog::SyslogSink;
 use crate::totp::{Totp, wait_for_fresh_step};
 use crate::{PROMPT, bin, dbus_policy_path, pam_module};
@@ -83,28 +83,6 @@ fn signal(child: &Child, sig: i32) {
     // held), so the PID cannot have been reused by another process.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
     assert_eq!(rc, 0, "kill({}, {sig}) failed", child.id());
-}
-
-/// SIGTERM (and SIGCONT, in case it is stopped), up to 0.5 s, then SIGKILL; always reaped.
-fn terminate(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    // SAFETY: kill(2) on the PID of our own unreaped child (see `signal`); errors ignored,
-    // this runs in Drop, possibly while panicking.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        libc::kill(child.id() as libc::pid_t, libc::SIGCONT);
-    }
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn bus_config(socket: &Path) -> String {

@@ -1,16 +1,16 @@
 //! Helpers for the policy, recovery-code and self-service tests: PAM stacks around the
-//! module, bus sockets connected with another user's credentials, `mfactl` with input, and
-//! the daemon's date format.
+//! module, Manage1 calls as root, bus sockets connected with another user's credentials,
+//! and the daemon's date format.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::process::Command;
 use std::time::Duration;
 
+use mfa_proto::{ManageProxy, MfaError};
+
 use crate::env::TestEnv;
-use crate::process::{CmdOutput, run, run_as};
-use crate::{bin, pam_module, user_ids};
+use crate::{pam_module, user_ids};
 
 /// How a test stack uses the module (see [`add_stacked_service`]).
 pub const STACKINGS: [&str; 4] = ["raw", "required", "requisite", "sufficient"];
@@ -75,21 +75,33 @@ pub fn bus_stream_as(env: &TestEnv, user: &str) -> UnixStream {
     .expect("connecting thread")
 }
 
-/// Runs `mfactl --bus-address … ARGS` as `user` (None: root) with `stdin` as its input
-/// (not a terminal, so mfactl reads one answer per line from it).
-pub fn mfactl_with_input(
+/// A connection to `env`'s bus as root (the test process).
+pub fn root_conn(env: &TestEnv) -> zbus::Connection {
+    zbus::block_on(
+        zbus::connection::Builder::address(env.bus_address.as_str())
+            .method_timeout(Duration::from_secs(10))
+            .build(),
+    )
+    .expect("connect to the test bus as root")
+}
+
+/// One Manage1 call on `conn`.
+pub fn call<T>(
+    conn: &zbus::Connection,
+    f: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, MfaError>,
+) -> Result<T, MfaError> {
+    zbus::block_on(async {
+        let p = ManageProxy::new(conn).await?;
+        f(&p).await
+    })
+}
+
+/// One Manage1 call as root, on a connection of its own.
+pub fn manage<T>(
     env: &TestEnv,
-    user: Option<&str>,
-    args: &[&str],
-    stdin: &[u8],
-) -> CmdOutput {
-    let prog = bin("mfactl");
-    let mut cmd = match user {
-        Some(u) => run_as(u, &prog),
-        None => Command::new(&prog),
-    };
-    cmd.arg("--bus-address").arg(&env.bus_address).args(args);
-    run(cmd, stdin, Duration::from_secs(20))
+    f: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, MfaError>,
+) -> Result<T, MfaError> {
+    call(&root_conn(env), f)
 }
 
 /// A Unix time as the daemon shows it: RFC 3339 in UTC, whole seconds

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -141,4 +141,26 @@ pub fn run_as(user: &str, program: &std::path::Path) -> Command {
         .env("HOME", "/")
         .current_dir("/");
     c
+}
+
+/// SIGTERM (and SIGCONT, in case it is stopped), up to 0.5 s, then SIGKILL; always reaped.
+pub(crate) fn terminate(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    // SAFETY: kill(2) on the PID of our own child, not yet reaped, so not reused; errors
+    // ignored, this runs in Drop, possibly while panicking.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        libc::kill(child.id() as libc::pid_t, libc::SIGCONT);
+    }
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -42,7 +42,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::env::TestEnv;
-use crate::process::{CmdOutput, run};
+use crate::process::{CmdOutput, run, terminate};
 use crate::totp::Totp;
 use crate::{bin, pam_module, user_ids};
 
@@ -301,27 +301,6 @@ struct Background {
     name: String,
     child: Child,
     log: PathBuf,
-}
-
-/// SIGTERM (and SIGCONT), up to 0.5 s, then SIGKILL; always reaped. By recorded PID only.
-fn terminate(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    // SAFETY: kill(2) on the PID of our own child, not yet reaped, so not reused.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        libc::kill(child.id() as libc::pid_t, libc::SIGCONT);
-    }
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 // ----- the environment -------------------------------------------------------------------

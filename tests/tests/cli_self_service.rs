@@ -6,7 +6,7 @@
 mod common;
 
 use common::{call, enroll_tokens, root_conn};
-use mfa_tests::manage::{add_stacked_service, admin_locked_headline, mfactl_with_input};
+use mfa_tests::manage::{add_stacked_service, admin_locked_headline};
 use mfa_tests::{CmdOutput, PROMPT, TestEnv};
 
 const NOTICE: &str = "This change needs a fresh second factor.";
@@ -30,7 +30,7 @@ fn printed_codes(out: &CmdOutput) -> Vec<String> {
 }
 
 fn as_user(env: &TestEnv, user: &str, args: &[&str], input: &str) -> CmdOutput {
-    mfactl_with_input(env, Some(user), args, input.as_bytes())
+    env.mfactl_as_with_input(user, args, input)
 }
 
 #[track_caller]
@@ -118,7 +118,7 @@ fn given_mfactl_then_recovery_codes_and_always_require_off_need_a_step_up_read_f
     env.login_service("x-req", "bin", &["2", &new[0]])
         .assert_success();
     // Root needs no step-up for anyone.
-    let out = mfactl_with_input(&env, None, &["recovery", "generate", "bin"], b"");
+    let out = env.mfactl(&["recovery", "generate", "bin"]);
     assert!(out.success(), "{out}");
     assert!(!out.stderr.contains(NOTICE), "{out}");
     assert_eq!(printed_codes(&out).len(), 10, "{out}");

@@ -5,9 +5,10 @@
 use std::process::Command;
 
 use mfa_proto::{
-    BUS_NAME, LOGIN_INTERFACE, LoginFacts, LoginProxy, MANAGE_INTERFACE, ManageProxy, MfaError,
-    OBJECT_PATH, TotpEnrollOptions, WireStep,
+    BUS_NAME, LOGIN_INTERFACE, LoginFacts, LoginProxy, MANAGE_INTERFACE, MfaError, OBJECT_PATH,
+    TotpEnrollOptions, WireStep,
 };
+use mfa_tests::manage::call;
 use mfa_tests::{TestEnv, Totp};
 
 /// Many failures happen here on purpose; keep the rate limit out of the way.
@@ -59,16 +60,6 @@ fn answer(conn: &zbus::Connection, flow: &str, a: &str) -> Result<WireStep, MfaE
     zbus::block_on(async { LoginProxy::new(conn).await?.answer(flow, a).await })
 }
 
-fn manage<T>(
-    conn: &zbus::Connection,
-    f: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, MfaError>,
-) -> Result<T, MfaError> {
-    zbus::block_on(async {
-        let p = ManageProxy::new(conn).await?;
-        f(&p).await
-    })
-}
-
 /// Begins a login for `user` and returns the prompt's flow id.
 fn prompt_flow(conn: &zbus::Connection, user: &str) -> String {
     let step = begin(conn, &facts(user)).unwrap_or_else(|e| panic!("Begin({user}) failed: {e:?}"));
@@ -93,7 +84,7 @@ fn assert_daemon_healthy(env: &TestEnv) {
     assert!(env.mfad_running(), "mfad died:\n{}", env.mfad_log());
     env.wait_ready();
     let conn = connect(env);
-    let who = manage(&conn, async |p| p.who_am_i().await).expect("WhoAmI after the abuse");
+    let who = call(&conn, async |p| p.who_am_i().await).expect("WhoAmI after the abuse");
     assert_eq!(who.uid, 0);
     let out = Command::new("sqlite3")
         .arg(env.db_path())
@@ -183,12 +174,12 @@ fn given_malformed_user_names_when_calling_methods_then_invalid_user() {
         "Begin(\"\"): {r:?}"
     );
     for name in names {
-        let r = manage(&conn, async |p| p.list_tokens(name).await);
+        let r = call(&conn, async |p| p.list_tokens(name).await);
         assert!(
             matches!(r, Err(MfaError::InvalidUser(_))),
             "ListTokens({name:.20?}): {r:?}"
         );
-        let r = manage(&conn, async |p| {
+        let r = call(&conn, async |p| {
             p.begin_totp_enrollment(name, &TotpEnrollOptions::default())
                 .await
         });
@@ -196,7 +187,7 @@ fn given_malformed_user_names_when_calling_methods_then_invalid_user() {
             matches!(r, Err(MfaError::InvalidUser(_))),
             "BeginTotpEnrollment({name:.20?}): {r:?}"
         );
-        let r = manage(&conn, async |p| p.unlock(name).await);
+        let r = call(&conn, async |p| p.unlock(name).await);
         assert!(
             matches!(r, Err(MfaError::InvalidUser(_))),
             "Unlock({name:.20?}): {r:?}"
@@ -215,24 +206,24 @@ fn given_unknown_user_or_token_or_flow_then_the_matching_error() {
     let env = TestEnv::start();
     env.enroll_new("bin");
     let conn = connect(&env);
-    let r = manage(&conn, async |p| p.list_tokens("no-such-user-xyz").await);
+    let r = call(&conn, async |p| p.list_tokens("no-such-user-xyz").await);
     assert!(
         matches!(r, Err(MfaError::UnknownUser(_))),
         "ListTokens(unknown user): {r:?}"
     );
-    let r = manage(&conn, async |p| p.remove_token("bin", "999999").await);
+    let r = call(&conn, async |p| p.remove_token("bin", "999999").await);
     assert!(
         matches!(r, Err(MfaError::UnknownToken(_))),
         "RemoveToken(unknown id): {r:?}"
     );
-    let r = manage(&conn, async |p| {
+    let r = call(&conn, async |p| {
         p.remove_token("bin", "no-such-token").await
     });
     assert!(
         matches!(r, Err(MfaError::UnknownToken(_))),
         "RemoveToken(unknown name): {r:?}"
     );
-    let r = manage(&conn, async |p| {
+    let r = call(&conn, async |p| {
         p.confirm_totp_enrollment("no-such-enrollment", "123456")
             .await
     });
@@ -251,7 +242,7 @@ fn given_unknown_user_or_token_or_flow_then_the_matching_error() {
         "Answer(empty flow): {r:?}"
     );
     // The token is still there.
-    let tokens = manage(&conn, async |p| p.list_tokens("bin").await).expect("list");
+    let tokens = call(&conn, async |p| p.list_tokens("bin").await).expect("list");
     assert_eq!(tokens.len(), 1);
     assert_daemon_healthy(&env);
 }
@@ -400,7 +391,7 @@ fn given_enrollment_with_bad_options_then_invalid_argument_and_nothing_saved() {
         opts(&|o| o.name = "n".repeat(100_000)),
     ];
     for o in &bad {
-        let r = manage(&conn, async |p| p.begin_totp_enrollment("man", o).await);
+        let r = call(&conn, async |p| p.begin_totp_enrollment("man", o).await);
         assert!(
             matches!(r, Err(MfaError::InvalidArgument(_))),
             "{:?}: {r:?}",

@@ -3,25 +3,16 @@
 //! `sufficient` (or `requisite`) never lets anyone in on its own (the class of pam-u2f's
 //! CVE-2025-23013). Only a verified code yields PAM_SUCCESS.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-
 use mfa_proto::ManageProxy;
-use mfa_tests::{PAM_AUTH_ERR, PAM_SUCCESS, PROMPT, TestEnv, pam_module};
+use mfa_tests::manage::add_stacked_service;
+use mfa_tests::{PAM_AUTH_ERR, PAM_SUCCESS, PROMPT, TestEnv};
 
 /// Runs one Manage1 call as root over the test bus; the daemon's refusal becomes `Err(message)`.
 fn manage<T>(
     env: &TestEnv,
     call: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, mfa_proto::MfaError>,
 ) -> Result<T, String> {
-    zbus::block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
-            .build()
-            .await
-            .map_err(|e| e.to_string())?;
-        let proxy = ManageProxy::new(&conn).await.map_err(|e| e.to_string())?;
-        call(&proxy).await.map_err(|e| e.message())
-    })
+    mfa_tests::manage::manage(env, call).map_err(|e| e.message())
 }
 
 fn set_policy(env: &TestEnv, service: &str, mode: &str) {
@@ -29,25 +20,6 @@ fn set_policy(env: &TestEnv, service: &str, mode: &str) {
         p.set_service_policy(service, mode, &[]).await
     })
     .unwrap_or_else(|e| panic!("set {service} {mode}: {e}"));
-}
-
-/// A stack where pam_mfa is the only thing that could grant: with `required`/`requisite`
-/// it is followed by pam_permit; with `sufficient` it is followed by pam_deny, so a
-/// PAM_SUCCESS from pam_mfa alone would be the only way in.
-fn add_stack(env: &TestEnv, name: &str, control: &str) {
-    let bus = format!("bus={} timeout=5000", env.bus_address);
-    let after = if control == "sufficient" {
-        "pam_deny.so"
-    } else {
-        "pam_permit.so"
-    };
-    let text = format!(
-        "auth {control} {} {bus}\nauth required {after}\naccount required pam_permit.so\n",
-        pam_module().display()
-    );
-    let p = env.pam_dir().join(name);
-    fs::write(&p, text).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
 #[test]
@@ -65,7 +37,7 @@ fn given_every_mode_token_and_stacking_cell_then_the_stack_result_is_exact() {
             let user = accounts.next().expect("enough accounts");
             let with_token = env.enroll_new(user);
             let service = format!("svc-{control}-{mode}");
-            add_stack(&env, &service, control);
+            add_stacked_service(&env, &service, control);
             set_policy(&env, &service, mode);
             // User with a token, right code: asked unless off; success only when verified.
             let code = with_token.current_code();
@@ -114,7 +86,7 @@ fn given_every_mode_token_and_stacking_cell_then_the_stack_result_is_exact() {
 #[test]
 fn given_no_rule_then_the_star_rule_applies_and_without_it_mfa_is_required() {
     let env = TestEnv::start();
-    add_stack(&env, "svc-unruled", "required");
+    add_stacked_service(&env, "svc-unruled", "required");
     // Built-in default: required, so a user without a token is denied.
     let out = env.login_service("svc-unruled", "daemon", &[]);
     assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
@@ -191,8 +163,8 @@ fn enforced(env: &TestEnv) -> Vec<String> {
 #[test]
 fn given_an_enforced_group_then_its_members_need_mfa_on_every_service_not_off() {
     let env = TestEnv::start();
-    add_stack(&env, "svc-opt", "required");
-    add_stack(&env, "svc-off", "required");
+    add_stacked_service(&env, "svc-opt", "required");
+    add_stacked_service(&env, "svc-off", "required");
     set_policy(&env, "svc-opt", "optional");
     set_policy(&env, "svc-off", "off");
     // Before: `daemon` has no token, so an optional service does not ask (IGNORE, then permit).

@@ -1,20 +1,8 @@
 //! `RenameToken` and `Status` through the real daemon.
 
-use mfa_proto::{ManageProxy, MfaError};
+use mfa_proto::MfaError;
 use mfa_tests::TestEnv;
-
-fn manage<T>(
-    env: &TestEnv,
-    call: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, MfaError>,
-) -> Result<T, MfaError> {
-    zbus::block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus_address.as_str())
-            .build()
-            .await?;
-        let proxy = ManageProxy::new(&conn).await?;
-        call(&proxy).await
-    })
-}
+use mfa_tests::manage::manage;
 
 #[test]
 fn given_tokens_when_renamed_then_listed_under_the_new_name_and_collisions_refused() {

@@ -213,15 +213,10 @@ impl Daemon {
                 MethodSet::all(),
             ),
         };
-        let mut enrolled = MethodSet::EMPTY;
-        if account.is_some() {
-            if snap.totp_tokens > 0 {
-                enrolled.insert(Method::Totp);
-            }
-            if snap.recovery_left > 0 {
-                enrolled.insert(Method::Recovery);
-            }
-        }
+        let enrolled = match account {
+            Some(_) => snap.methods(),
+            None => MethodSet::EMPTY,
+        };
         let always_require = account.is_some() && snap.settings.always_require;
         // Membership is looked up (NSS, maybe a directory server) only where it can change
         // the outcome.

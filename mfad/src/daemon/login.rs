@@ -293,10 +293,7 @@ impl Daemon {
                 format!("no token is enrolled for {user}."),
             )
         };
-        let mandate = match d.mandate {
-            Some(m) => format!("{m:?}").to_lowercase(),
-            None => "none".to_owned(),
-        };
+        let mandate = d.mandate.map_or("none", |m| m.as_str());
         self.audit_login(
             Level::Notice,
             user,
@@ -419,13 +416,7 @@ impl Daemon {
         let user = account.name.as_str();
         let service = "mfactl";
         let snap = self.store.login_snapshot(user, service)?;
-        let mut methods = MethodSet::EMPTY;
-        if snap.totp_tokens > 0 {
-            methods.insert(Method::Totp);
-        }
-        if snap.recovery_left > 0 {
-            methods.insert(Method::Recovery);
-        }
+        let methods = snap.methods();
         if methods.is_empty() {
             return Err(MfaError::NotEnrolled(format!(
                 "{user} has no token or recovery code to confirm the change with"

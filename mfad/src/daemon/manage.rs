@@ -260,19 +260,19 @@ impl Daemon {
             Err(MfaError::UnknownUser(_)) if caller.admin => user.to_owned(),
             Err(e) => return Err(e),
         };
-        let stepped_up = self.has_step_up(caller, &name);
-        match self
-            .store
-            .remove_token(&name, token, caller.admin || stepped_up)?
-        {
+        let removal = self.with_step_up(caller, &name, |fresh| {
+            let r = self
+                .store
+                .remove_token(&name, token, caller.admin || fresh)?;
+            let used = !caller.admin && matches!(r, Removal::Removed { last: true, .. });
+            Ok((r, used))
+        })?;
+        match removal {
             Removal::Removed {
                 info,
                 last,
                 cleared_always_require,
             } => {
-                if last && !caller.admin {
-                    self.consume_step_up(caller, &name);
-                }
                 self.audit_admin(
                     caller,
                     "remove",
@@ -469,18 +469,22 @@ impl Daemon {
                 )));
             }
         }
-        if !on && !caller.admin {
+        let changed = if !on && !caller.admin {
             if !self.store.user_settings(name)?.always_require {
                 return Ok(());
             }
-            if !self.has_step_up(caller, name) {
-                return Err(MfaError::StepUpRequired(format!(
-                    "turning always-require off for {name} needs a fresh second factor first"
-                )));
-            }
-            self.consume_step_up(caller, name);
-        }
-        if !self.store.set_always_require(name, on)? {
+            self.with_step_up(caller, name, |fresh| {
+                if !fresh {
+                    return Err(MfaError::StepUpRequired(format!(
+                        "turning always-require off for {name} needs a fresh second factor first"
+                    )));
+                }
+                Ok((self.store.set_always_require(name, false)?, true))
+            })?
+        } else {
+            self.store.set_always_require(name, on)?
+        };
+        if !changed {
             return Err(MfaError::NotEnrolled(format!(
                 "{name} has no token: enroll one (`mfactl enroll totp`) before turning on always-require"
             )));
@@ -538,24 +542,8 @@ impl Daemon {
         Ok(())
     }
 
-    /// Creates a new set of recovery codes, replacing the old one, and returns them once.
-    pub fn generate_recovery_codes(
-        &self,
-        caller: &Caller,
-        user: &str,
-    ) -> Result<Vec<String>, MfaError> {
-        let user = target_user(caller, user)?;
-        let account = authorized_account(caller, user)?;
-        let name = account.name.as_str();
-        // New codes are a new way in: someone at an unattended terminal must not mint them.
-        let has_factor =
-            self.store.count_tokens(name)? > 0 || self.store.recovery_codes_left(name)? > 0;
-        let needs_step_up = !caller.admin && has_factor;
-        if needs_step_up && !self.has_step_up(caller, name) {
-            return Err(MfaError::StepUpRequired(format!(
-                "new recovery codes for {name} need a fresh second factor first"
-            )));
-        }
+    /// Generates and stores a new set of recovery codes for `name`; returns them for display.
+    fn new_recovery_codes(&self, name: &str) -> Result<Vec<String>, MfaError> {
         let mut salt = [0u8; recovery::SALT_BYTES];
         getrandom::fill(&mut salt)
             .map_err(|e| MfaError::Internal(format!("the OS random generator failed: {e}")))?;
@@ -580,9 +568,30 @@ impl Daemon {
             &hashes,
             clock::now(),
         )?;
-        if needs_step_up {
-            self.consume_step_up(caller, name);
-        }
+        Ok(shown)
+    }
+
+    /// Creates a new set of recovery codes, replacing the old one, and returns them once.
+    pub fn generate_recovery_codes(
+        &self,
+        caller: &Caller,
+        user: &str,
+    ) -> Result<Vec<String>, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        let name = account.name.as_str();
+        // New codes are a new way in: someone at an unattended terminal must not mint them.
+        let has_factor =
+            self.store.count_tokens(name)? > 0 || self.store.recovery_codes_left(name)? > 0;
+        let needs_step_up = !caller.admin && has_factor;
+        let shown = self.with_step_up(caller, name, |fresh| {
+            if needs_step_up && !fresh {
+                return Err(MfaError::StepUpRequired(format!(
+                    "new recovery codes for {name} need a fresh second factor first"
+                )));
+            }
+            Ok((self.new_recovery_codes(name)?, needs_step_up))
+        })?;
         self.audit_admin(
             caller,
             "recovery-generate",

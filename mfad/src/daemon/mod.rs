@@ -81,17 +81,27 @@ impl Daemon {
         }
     }
 
-    /// Whether `caller`'s connection holds a fresh step-up for `user`.
-    fn has_step_up(&self, caller: &Caller, user: &str) -> bool {
-        self.step_up_table()
-            .get(&(caller.sender.clone(), user.to_owned()))
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(STEP_UP_TTL_SECS))
-    }
-
-    /// Uses up `caller`'s step-up for `user`.
-    fn consume_step_up(&self, caller: &Caller, user: &str) {
-        self.step_up_table()
-            .remove(&(caller.sender.clone(), user.to_owned()));
+    /// Runs a sensitive change to `user`. `act` is told whether `caller`'s connection holds
+    /// a fresh step-up for `user` and answers whether the change relied on it; a grant relied
+    /// on is used up. The table stays locked throughout, so one grant allows exactly one
+    /// change even when calls on the same connection race. A failed `act` (nothing changed)
+    /// keeps the grant.
+    fn with_step_up<T>(
+        &self,
+        caller: &Caller,
+        user: &str,
+        act: impl FnOnce(bool) -> Result<(T, bool), MfaError>,
+    ) -> Result<T, MfaError> {
+        let mut table = self.step_up_table();
+        let key = (caller.sender.clone(), user.to_owned());
+        let fresh = table
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(STEP_UP_TTL_SECS));
+        let (value, used) = act(fresh)?;
+        if used {
+            table.remove(&key);
+        }
+        Ok(value)
     }
 
     /// The authoriser, for the bus adapter.

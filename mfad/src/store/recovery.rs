@@ -6,7 +6,7 @@ use mfa_core::ratelimit::RateLimit;
 use mfa_core::recovery::{HASH_BYTES, MIN_KDF_ROUNDS, RecoveryCode, matching_hash};
 
 use super::Store;
-use super::verify::{FailureOutcome, VerifyOutcome, gate, write_state};
+use super::verify::{VerifyOutcome, accept, count_failure, gate};
 use crate::error::StoreError;
 
 /// The salt and rounds of a user's set, read before hashing a guess (the KDF runs without
@@ -130,18 +130,10 @@ impl Store {
                 params![now.max(1) as i64, ids[i]],
             )?;
             if changed == 1 {
-                tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
-                tx.commit()?;
-                return Ok(VerifyOutcome::Accepted { token_id: ids[i] });
+                return accept(tx, user, ids[i]);
             }
         }
-        let new_state = limits.after_failure(state, now);
-        write_state(&tx, user, new_state, now)?;
-        tx.commit()?;
-        Ok(VerifyOutcome::Failed(FailureOutcome {
-            replayed: false,
-            state: new_state,
-        }))
+        count_failure(tx, user, state, now, limits, false)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use mfa_core::policy::{MethodSet, ServiceMode};
+use mfa_core::policy::{Method, MethodSet, ServiceMode};
 use mfa_core::ratelimit::FailureState;
 
 use super::Store;
@@ -56,6 +56,21 @@ pub struct LoginSnapshot {
     pub user_grace: Option<u64>,
     /// Every group deadline (`group:NAME` → until).
     pub group_grace: Vec<(String, u64)>,
+}
+
+impl LoginSnapshot {
+    /// The methods the user can answer with: TOTP when they have a token, recovery codes
+    /// while some are unused.
+    pub fn methods(&self) -> MethodSet {
+        let mut m = MethodSet::EMPTY;
+        if self.totp_tokens > 0 {
+            m.insert(Method::Totp);
+        }
+        if self.recovery_left > 0 {
+            m.insert(Method::Recovery);
+        }
+        m
+    }
 }
 
 fn read_settings(conn: &rusqlite::Connection, user: &str) -> Result<UserSettings, StoreError> {

@@ -78,6 +78,36 @@ pub(super) fn gate(
     })
 }
 
+/// Ends a verifying transaction with success: the factor `id` was consumed, so the user's
+/// failure record is cleared with it.
+pub(super) fn accept(
+    tx: rusqlite::Transaction<'_>,
+    user: &str,
+    id: i64,
+) -> Result<VerifyOutcome, StoreError> {
+    tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
+    tx.commit()?;
+    Ok(VerifyOutcome::Accepted { token_id: id })
+}
+
+/// Ends a verifying transaction with one counted failure.
+pub(super) fn count_failure(
+    tx: rusqlite::Transaction<'_>,
+    user: &str,
+    state: FailureState,
+    now: u64,
+    limits: &RateLimit,
+    replayed: bool,
+) -> Result<VerifyOutcome, StoreError> {
+    let new_state = limits.after_failure(state, now);
+    write_state(&tx, user, new_state, now)?;
+    tx.commit()?;
+    Ok(VerifyOutcome::Failed(FailureOutcome {
+        replayed,
+        state: new_state,
+    }))
+}
+
 pub(super) fn write_state(
     tx: &rusqlite::Transaction<'_>,
     user: &str,
@@ -141,19 +171,11 @@ impl Store {
                 params![step as i64, now as i64, token_id],
             )?;
             if changed == 1 {
-                tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
-                tx.commit()?;
-                return Ok(VerifyOutcome::Accepted { token_id });
+                return accept(tx, user, token_id);
             }
             replayed = true;
         }
-        let new_state = limits.after_failure(state, now);
-        write_state(&tx, user, new_state, now)?;
-        tx.commit()?;
-        Ok(VerifyOutcome::Failed(FailureOutcome {
-            replayed,
-            state: new_state,
-        }))
+        count_failure(tx, user, state, now, limits, replayed)
     }
 
     /// Counts one failure for `user` without checking a code: the unknown-user path, so that

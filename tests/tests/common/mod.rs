@@ -5,18 +5,9 @@
 
 use std::time::Duration;
 
-use mfa_proto::{ManageProxy, MfaError, TotpEnrollOptions, WireStep};
+use mfa_proto::{MfaError, TotpEnrollOptions, WireStep};
+pub use mfa_tests::manage::{call, root_conn};
 use mfa_tests::{TestEnv, Totp, now, user_ids};
-
-/// A connection to `env`'s bus as root (the test process).
-pub fn root_conn(env: &TestEnv) -> zbus::Connection {
-    zbus::block_on(
-        zbus::connection::Builder::address(env.bus_address.as_str())
-            .method_timeout(Duration::from_secs(10))
-            .build(),
-    )
-    .expect("connect to the test bus as root")
-}
 
 /// A connection to `env`'s bus that the bus (and so mfad) sees as the local account `user`.
 pub fn conn_as(env: &TestEnv, user: &str) -> zbus::Connection {
@@ -29,17 +20,6 @@ pub fn conn_as(env: &TestEnv, user: &str) -> zbus::Connection {
             .build(),
     )
     .unwrap_or_else(|e| panic!("connect to the test bus as {user}: {e}"))
-}
-
-/// One Manage1 call on `conn`.
-pub fn call<T>(
-    conn: &zbus::Connection,
-    f: impl AsyncFnOnce(&ManageProxy<'_>) -> Result<T, MfaError>,
-) -> Result<T, MfaError> {
-    zbus::block_on(async {
-        let p = ManageProxy::new(conn).await?;
-        f(&p).await
-    })
 }
 
 /// The D-Bus error name of a refusal, e.g. `StepUpRequired`, for messages and matching.
