@@ -23,7 +23,7 @@ APT_BUILD := pkg-config libpam0g-dev
 # busctl (systemd) for the real-login tests.
 APT_RUNTIME := dbus-daemon dbus-bin pamtester libpam-wrapper oathtool sqlite3 \
 	libpam-google-authenticator python3-pexpect openssh-server openssh-client sudo \
-	util-linux iproute2 login passwd systemd
+	util-linux iproute2 login passwd systemd python3-fido2 fido2-tools
 # Only if Cargo.lock pulls them in: bindgen (libclang) and hidapi's libudev probe.
 APT_EXTRA := $(if $(shell grep -s '^name = "clang-sys"$$' Cargo.lock),libclang-dev) \
 	$(if $(shell grep -s '^name = "hidapi"$$' Cargo.lock),libudev-dev)

@@ -7,8 +7,10 @@
 
 pub mod code;
 pub mod config;
+pub mod fido2;
 pub mod policy;
 pub mod ratelimit;
 pub mod recovery;
+pub mod ssh_sk;
 pub mod totp;
 pub mod username;

@@ -55,6 +55,9 @@ impl FromStr for ServiceMode {
 pub enum Method {
     /// A TOTP authenticator app.
     Totp,
+    /// An SSH security key (`sk-` key) that sshd verified during public-key authentication
+    /// of this login (`SSH_AUTH_INFO_0`). Never prompted for: it is proven upstream or not.
+    SshSk,
     /// A one-time recovery code.
     Recovery,
 }
@@ -62,12 +65,13 @@ pub enum Method {
 impl Method {
     /// Every method, in the order the chooser offers them (recovery codes last: they are
     /// the fallback, not the habit).
-    pub const ALL: [Method; 2] = [Method::Totp, Method::Recovery];
+    pub const ALL: [Method; 3] = [Method::Totp, Method::SshSk, Method::Recovery];
 
     /// The stored and typed name (`mfa_proto::METHOD_NAMES`).
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Totp => "totp",
+            Method::SshSk => "ssh-sk",
             Method::Recovery => "recovery",
         }
     }
@@ -76,6 +80,7 @@ impl Method {
     pub fn label(self) -> &'static str {
         match self {
             Method::Totp => "Authenticator app (TOTP code)",
+            Method::SshSk => "SSH security key (sk- key used for this SSH login)",
             Method::Recovery => "Recovery code",
         }
     }
@@ -86,10 +91,17 @@ impl Method {
         !matches!(self, Method::Recovery)
     }
 
+    /// Whether the user can answer it at a prompt (an SSH security key is proven by sshd
+    /// before the PAM stack runs, or not at all).
+    pub fn is_promptable(self) -> bool {
+        !matches!(self, Method::SshSk)
+    }
+
     fn bit(self) -> u8 {
         match self {
             Method::Totp => 1,
             Method::Recovery => 2,
+            Method::SshSk => 4,
         }
     }
 }
@@ -173,6 +185,11 @@ impl MethodSet {
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// The methods that can be asked for at a prompt.
+    pub fn promptable(self) -> MethodSet {
+        self.iter().filter(|m| m.is_promptable()).collect()
     }
 
     /// Whether it holds a token method (not only recovery codes).
@@ -404,9 +421,13 @@ mod tests {
     #[test]
     fn method_sets_parse_store_and_refuse_unknown_names() {
         assert_eq!(MethodSet::from_names::<&str>(&[]), Ok(MethodSet::all()));
-        let s = MethodSet::from_names(&["recovery", "totp"]).unwrap();
+        let s = MethodSet::from_names(&["recovery", "ssh-sk", "totp"]).unwrap();
         assert_eq!(s, MethodSet::all());
         assert_eq!(s.to_stored(), "");
+        let typed = MethodSet::from_names(&["recovery", "totp"]).unwrap();
+        assert_eq!(typed.to_stored(), "totp,recovery");
+        assert_eq!(MethodSet::all().promptable(), typed);
+        assert!(!Method::SshSk.is_promptable() && Method::SshSk.is_token());
         let t = MethodSet::from_names(&["totp"]).unwrap();
         assert_eq!(t.to_stored(), "totp");
         assert_eq!(MethodSet::from_stored("totp"), Ok(t));

@@ -226,8 +226,9 @@ fn pam_mfa_page(date: &str) -> Vec<u8> {
     r.text([
         roman(
             "pam_mfa asks for a second factor (a TOTP code, a recovery code) during \
-             authentication, after the password. It holds no secrets and makes no decision of \
-             its own: it asks ",
+             authentication, after the password (or with it, in single_prompt mode), and \
+             accepts an SSH security key (sk- key) that sshd verified for this login when it is \
+             enrolled. It holds no secrets and makes no decision of its own: it asks ",
         ),
         bold("mfad"),
         roman("(8) over D-Bus (the name "),

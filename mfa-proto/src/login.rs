@@ -209,6 +209,12 @@ impl From<Step> for WireStep {
 pub trait Login {
     /// Starts a login conversation for `facts.user` on `facts.service`.
     fn begin(&self, facts: &LoginFacts) -> Result<WireStep, MfaError>;
+    /// Starts a single-prompt login (module argument `single_prompt`): the step is the same
+    /// as `Begin`'s, except that a factor is asked for as one prompt whose answer is the
+    /// password followed by a TOTP code. The number is how many trailing characters of that
+    /// answer form the code (0 unless the step is a prompt): only those are sent with
+    /// `Answer`; the password never reaches the daemon.
+    fn begin_single_prompt(&self, facts: &LoginFacts) -> Result<(WireStep, u32), MfaError>;
     /// Answers the prompt of `flow`. Each prompt accepts one answer.
     fn answer(&self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
     /// Abandons `flow` (the user cancelled the conversation).

@@ -96,20 +96,23 @@ pub struct TokenInfo {
     pub id: String,
     /// The owner.
     pub user: String,
-    /// `totp` (later: `fido2`, `ssh-sk`, …).
+    /// `totp` or `ssh-sk`.
     pub kind: String,
     /// The token's name.
     pub name: String,
-    /// TOTP algorithm.
+    /// TOTP algorithm, or an SSH key's type (`sk-ecdsa-sha2-nistp256@openssh.com`).
     pub algorithm: String,
-    /// TOTP digits.
+    /// TOTP digits (0 for other kinds).
     pub digits: u32,
-    /// TOTP period in seconds.
+    /// TOTP period in seconds (0 for other kinds).
     pub period: u32,
     /// Unix time of enrollment.
     pub created: i64,
     /// Unix time of the last successful use, 0 if never.
     pub last_used: i64,
+    /// What identifies the token besides its name: an SSH key's SHA256 fingerprint; empty
+    /// for TOTP.
+    pub detail: String,
 }
 
 /// Who the daemon thinks the caller is.
@@ -195,6 +198,17 @@ pub trait Manage {
     fn generate_recovery_codes(&self, user: &str) -> Result<Vec<String>, MfaError>;
     /// How many unused recovery codes `user` has.
     fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError>;
+    /// Enrolls an SSH security key for `user` (empty: the caller): `public_key` is one line
+    /// of an OpenSSH `.pub` file of type `sk-ecdsa-sha2-nistp256@openssh.com` or
+    /// `sk-ssh-ed25519@openssh.com`; `name` empty takes the key's comment. When sshd reports
+    /// (`SSH_AUTH_INFO_0`) that exactly this key authenticated the connection, no code is
+    /// asked. A non-admin who already has a factor needs a fresh step-up first.
+    fn enroll_ssh_sk(
+        &self,
+        user: &str,
+        name: &str,
+        public_key: &str,
+    ) -> Result<TokenInfo, MfaError>;
     /// Starts a step-up: a fresh second factor from `user` (empty: the caller), asked like
     /// a login with every method the user has. An `allow` step grants this connection one
     /// sensitive change to that user within [`STEP_UP_TTL_SECS`].
@@ -204,7 +218,7 @@ pub trait Manage {
 }
 
 /// Names of the second-factor methods, in the order the chooser offers them.
-pub const METHOD_NAMES: &[&str] = &["totp", "recovery"];
+pub const METHOD_NAMES: &[&str] = &["totp", "ssh-sk", "recovery"];
 /// How many recovery codes a set holds.
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// How long a successful step-up stays usable, in seconds.

@@ -8,6 +8,7 @@
 //! clap error quotes the rejected value and must never print a secret.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
@@ -91,6 +92,41 @@ pub enum Command {
     /// Show who mfad sees calling, and whether that caller may manage every account
     #[command(name = "whoami")]
     WhoAmI,
+    /// Check this host's sshd, PAM and mfad set-up and say what will go wrong, with the file,
+    /// the line and the fix
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
+}
+
+/// `after_help` of `mfactl doctor`.
+const DOCTOR_HELP: &str = "doctor reads /etc/ssh/sshd_config (with its Include files and \
+    Match blocks), the PAM services in /etc/pam.d (sshd, sudo, su, login and every service \
+    whose auth stack has pam_mfa, includes followed), /etc/mfa/mfad.toml, mfad's database and \
+    the module file, and asks the running mfad for its policy. It changes nothing. Each \
+    finding names the file and line at fault and how to fix it:\n  \
+    error    logins are refused, or get in without the second factor, or secrets are exposed\n  \
+    warning  a gap: some logins can skip the second factor, or a risky arrangement\n  \
+    note     worth knowing; nothing to do unless it is not what you meant\n\
+    Run it as root: other users cannot look into mfad's database directory or read \
+    /etc/shadow, and get fewer checks. With --json, the findings are printed as one JSON \
+    array of objects with the fields check, severity, file, line, what and fix.\n\
+    Exit status: 0 no errors or warnings (notes allowed), 1 warnings but no errors, 2 at \
+    least one error (also for a command line mfactl cannot parse), 3 doctor could not run \
+    its checks.";
+
+/// Arguments of `mfactl doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Read the system under DIR instead of /: DIR/etc/ssh/sshd_config, DIR/etc/pam.d, … (a
+    /// mounted image, a container's root). The running mfad is then asked only when a bus is
+    /// named (--bus-address or DBUS_SYSTEM_BUS_ADDRESS)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// mfad's database, where mfad's unit passes another --db (read under --root) [default:
+    /// /var/lib/mfad/mfa.db]
+    #[arg(long, value_name = "PATH", value_parser = parse_absolute)]
+    pub db: Option<PathBuf>,
 }
 
 /// `mfactl recovery …`: one-time recovery codes.
@@ -117,6 +153,20 @@ pub enum EnrollCommand {
                       (nothing is saved unless a code was accepted), 2 bad arguments."
     )]
     Totp(EnrollTotpArgs),
+    /// Enroll an SSH security key (sk- key): when sshd reports that exactly this key
+    /// authenticated the connection, no code is asked
+    #[command(
+        name = "ssh-sk",
+        after_help = "The key must be an OpenSSH security-key public key \
+                      (sk-ecdsa-sha2-nistp256@openssh.com or sk-ssh-ed25519@openssh.com, as \
+                      made by `ssh-keygen -t ecdsa-sk`). It counts only for logins where sshd \
+                      verified it first: `AuthenticationMethods publickey,keyboard-interactive` \
+                      in sshd_config, and the key in the user's authorized_keys. A \
+                      non-administrator who already has a factor needs a fresh second factor \
+                      first; mfactl then asks for it.\nExit status: 0 enrolled, 1 refused or \
+                      failed, 2 bad arguments."
+    )]
+    SshSk(EnrollSshSkArgs),
 }
 
 /// `mfactl policy …`: the per-service rules, enforced groups, always-require permission and
@@ -409,6 +459,22 @@ impl OnOff {
     }
 }
 
+/// Arguments of `mfactl enroll ssh-sk`.
+#[derive(Debug, Args)]
+pub struct EnrollSshSkArgs {
+    /// The account to enroll [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+
+    /// The public key file (`~/.ssh/id_ecdsa_sk.pub`); `-` reads it from standard input
+    #[arg(long, value_name = "FILE", required = true)]
+    pub pubkey: PathBuf,
+
+    /// Name of the new token, unique per user [default: the key's comment]
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+}
+
 /// Arguments of `mfactl recovery generate`.
 #[derive(Debug, Args)]
 pub struct RecoveryGenerateArgs {
@@ -610,6 +676,15 @@ fn parse_login_service(s: &str) -> Result<String, String> {
         ));
     }
     parse_service(s)
+}
+
+/// An absolute path.
+fn parse_absolute(s: &str) -> Result<PathBuf, String> {
+    if s.starts_with('/') {
+        Ok(PathBuf::from(s))
+    } else {
+        Err("must be an absolute path, as mfad's --db".into())
+    }
 }
 
 fn parse_secret(s: &str) -> Result<SecretArg, String> {

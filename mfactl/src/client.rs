@@ -106,6 +106,13 @@ pub(crate) trait ManageApi {
     async fn generate_recovery_codes(&self, user: &str) -> Result<Vec<String>, MfaError>;
     /// `RecoveryCodesLeft`.
     async fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError>;
+    /// `EnrollSshSk`.
+    async fn enroll_ssh_sk(
+        &self,
+        user: &str,
+        name: &str,
+        public_key: &str,
+    ) -> Result<TokenInfo, MfaError>;
     /// `BeginStepUp`.
     async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError>;
     /// `AnswerStepUp`.
@@ -203,6 +210,15 @@ impl ManageApi for ManageProxy<'_> {
 
     async fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError> {
         ManageProxy::recovery_codes_left(self, user).await
+    }
+
+    async fn enroll_ssh_sk(
+        &self,
+        user: &str,
+        name: &str,
+        public_key: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        ManageProxy::enroll_ssh_sk(self, user, name, public_key).await
     }
 
     async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError> {

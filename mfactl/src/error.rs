@@ -40,6 +40,8 @@ pub enum CliError {
     /// The fresh second factor a change needed was not given: denied, or the daemon's
     /// conversation could not be completed. The change was not made.
     StepUp(String),
+    /// `mfactl doctor` could not run its checks (exit status 3: its 1 and 2 report findings).
+    Doctor(String),
 }
 
 impl CliError {
@@ -47,6 +49,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::Doctor(_) => crate::doctor::EXIT_CANNOT_CHECK,
             CliError::Cancelled(inner) => inner.exit_code(),
             _ => EXIT_FAILURE,
         }
@@ -122,9 +125,11 @@ pub(crate) fn from_zbus(e: zbus::Error, address: &str) -> CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
-            CliError::Usage(m) | CliError::Bus(m) | CliError::Input(m) | CliError::StepUp(m) => {
-                m.clone()
-            }
+            CliError::Usage(m)
+            | CliError::Bus(m)
+            | CliError::Input(m)
+            | CliError::StepUp(m)
+            | CliError::Doctor(m) => m.clone(),
             CliError::Unreachable { address, detail } => {
                 let detail = detail.trim_end_matches('.');
                 format!("cannot reach mfad on {address}: {detail}. Is mfad running?")

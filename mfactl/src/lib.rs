@@ -11,6 +11,7 @@ pub mod cli;
 mod client;
 mod commands;
 mod deadline;
+mod doctor;
 pub mod error;
 pub mod output;
 mod prompt;
@@ -18,17 +19,21 @@ pub mod qr;
 
 use std::io::{self, IsTerminal};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::commands::{Ctx, Job};
 pub use crate::error::CliError;
 use crate::prompt::SystemPrompter;
 
-/// Runs one parsed command line to the end.
+/// Runs one parsed command line to the end and returns the exit status of a success (always
+/// 0, except for `doctor`, whose status says what it found).
 ///
 /// Local checks come first (exit status 2 on failure, before the bus is touched); then one
 /// connection to mfad is made and used for the whole command, so a pending enrollment stays
 /// with the connection that began it.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+pub fn run(cli: Cli) -> Result<u8, CliError> {
+    if let Command::Doctor(args) = &cli.command {
+        return commands::doctor::run(args, cli.bus_address.as_deref(), cli.json);
+    }
     let mut prompter = SystemPrompter::new();
     let job = Job::prepare(cli.command, &mut prompter)?;
     let address = client::bus_address(cli.bus_address.as_deref())?;
@@ -43,7 +48,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             prompter: &mut prompter,
             qr,
         };
-        let result = job.execute(&proxy, &mut ctx).await;
+        let result = job.execute(&proxy, &mut ctx).await.map(|()| 0);
         drop(proxy);
         // Best effort: the process exits next, which closes the socket anyway.
         let _ = connection.close().await;

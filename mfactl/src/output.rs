@@ -104,9 +104,21 @@ pub fn token_table(tokens: &[TokenInfo]) -> String {
                 one_line(&t.id).into_owned(),
                 one_line(&t.name).into_owned(),
                 one_line(&t.kind).into_owned(),
-                one_line(&t.algorithm).into_owned(),
-                t.digits.to_string(),
-                format!("{}s", t.period),
+                // TOTP: the algorithm; an SSH key: its fingerprint (its type is the kind).
+                one_line(if t.detail.is_empty() {
+                    &t.algorithm
+                } else {
+                    &t.detail
+                })
+                .into_owned(),
+                match t.digits {
+                    0 => "-".to_owned(),
+                    d => d.to_string(),
+                },
+                match t.period {
+                    0 => "-".to_owned(),
+                    p => format!("{p}s"),
+                },
                 utc(t.created),
                 last_used(t.last_used),
             ]

@@ -23,6 +23,12 @@ pub struct Cli {
     /// SQLite database (created 0600 in a 0700 directory if missing).
     #[arg(long, value_name = "PATH", default_value = DEFAULT_DB_PATH)]
     pub db: PathBuf,
+    /// Key file sealing the TOTP secrets in the database (XChaCha20-Poly1305), created 0600
+    /// on first start [default: mfad.key beside the database]. Back it up apart from the
+    /// database: a copy of the database alone reveals no secret, and without the key the
+    /// tokens cannot be used.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// D-Bus address to serve on (default: the system bus).
     #[arg(long, value_name = "ADDRESS")]
     pub bus_address: Option<String>,
@@ -64,8 +70,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
         msg
     };
     let config = load_config(&cli).map_err(|m| fail(&audit, m))?;
-    let store =
-        Store::open(&cli.db).map_err(|e| fail(&audit, format!("{}: {e}", cli.db.display())))?;
+    let key_file = cli
+        .key_file
+        .clone()
+        .unwrap_or_else(|| crate::store::seal::default_key_path(&cli.db));
+    let store = Store::open_with_key(&cli.db, &key_file)
+        .map_err(|e| fail(&audit, format!("{}: {e}", cli.db.display())))?;
     let daemon = Arc::new(Daemon::new(store, &config, audit));
     let address = cli
         .bus_address

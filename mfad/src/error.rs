@@ -34,6 +34,12 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// The thing to store is already there.
+    #[error("{0}")]
+    Duplicate(String),
+    /// The key file does not open the database's sealed secrets.
+    #[error("the key file does not belong to this database")]
+    WrongKey,
     /// A stored row cannot be used (e.g. a secret of the wrong length).
     #[error("stored data is invalid: {0}")]
     BadRow(String),

@@ -46,6 +46,25 @@ impl LoginService {
         )
     }
 
+    /// Starts a single-prompt login: the step, and how many trailing characters of the
+    /// answer to its prompt form the code.
+    async fn begin_single_prompt(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        facts: LoginFacts,
+    ) -> Result<(WireStep, u32), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "BeginSinglePrompt",
+            self.0
+                .begin_single_prompt(&c, &facts)
+                .map(|(step, digits)| (WireStep::from(step), digits)),
+        )
+    }
+
     /// Answers the current prompt of a flow.
     async fn answer(
         &self,
@@ -364,6 +383,24 @@ impl ManageService {
             &c,
             "GenerateRecoveryCodes",
             self.0.generate_recovery_codes(&c, user),
+        )
+    }
+
+    /// Enrolls an SSH security key.
+    async fn enroll_ssh_sk(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        name: &str,
+        public_key: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "EnrollSshSk",
+            self.0.enroll_ssh_sk(&c, user, name, public_key),
         )
     }
 

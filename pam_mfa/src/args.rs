@@ -79,6 +79,18 @@ pub const ARGUMENTS: &[ArgDoc] = &[
         default: ArgDefault::Millis(DEFAULT_TIMEOUT_MS),
     },
     ArgDoc {
+        key: "single_prompt",
+        value: None,
+        description: "Ask for the password and the code in one answer (password first, code \
+                      at the end), for clients that can only send a password. Stack the \
+                      module before the password module, which must take the password with \
+                      use_first_pass or try_first_pass: the module keeps the code, sends only \
+                      it to mfad, and stores the rest as PAM_AUTHTOK. An earlier module's \
+                      PAM_AUTHTOK is split instead of prompting. Only TOTP codes can be given \
+                      this way.",
+        default: ArgDefault::Off,
+    },
+    ArgDoc {
         key: "debug",
         value: None,
         description: "Log more detail to syslog (authpriv). Codes and answers are never logged.",
@@ -96,6 +108,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Whether `debug` was given: log detail lines (never codes or answers).
     pub debug: bool,
+    /// Whether `single_prompt` was given: password and code in one answer
+    /// ([`crate::flow::single`]).
+    pub single_prompt: bool,
 }
 
 /// Why the arguments were refused. The module logs it and returns `PAM_SERVICE_ERR`.
@@ -122,6 +137,7 @@ impl TryFrom<&[String]> for Options {
         let mut bus = None;
         let mut timeout = None;
         let mut debug = false;
+        let mut single_prompt = false;
 
         for arg in args {
             let error = |problem| ArgError {
@@ -140,6 +156,15 @@ impl TryFrom<&[String]> for Options {
                     debug = true;
                 }
                 ("debug", Some(_)) => return Err(error("`debug` takes no value")),
+                ("single_prompt", None) => {
+                    if single_prompt {
+                        return Err(error("given twice"));
+                    }
+                    single_prompt = true;
+                }
+                ("single_prompt", Some(_)) => {
+                    return Err(error("`single_prompt` takes no value"));
+                }
                 ("bus", Some(value)) => {
                     if bus.is_some() {
                         return Err(error("given twice"));
@@ -168,6 +193,7 @@ impl TryFrom<&[String]> for Options {
             bus,
             timeout: timeout.unwrap_or(Duration::from_millis(DEFAULT_TIMEOUT_MS)),
             debug,
+            single_prompt,
         })
     }
 }

@@ -68,6 +68,15 @@ impl Daemon for BusDaemon<'_> {
         bounded(timeout, login.begin(facts)).await
     }
 
+    async fn begin_single_prompt(
+        &mut self,
+        facts: &LoginFacts,
+    ) -> Result<(WireStep, u32), MfaError> {
+        let timeout = self.opts.timeout;
+        let login = self.login().await?;
+        bounded(timeout, login.begin_single_prompt(facts)).await
+    }
+
     async fn answer(&mut self, flow: &str, answer: &str) -> Result<WireStep, MfaError> {
         let timeout = self.opts.timeout;
         let login = self.login().await?;

@@ -6,6 +6,7 @@ use pamsm::Pam;
 use zeroize::Zeroizing;
 
 use crate::ffi::{self, MsgStyle};
+use crate::flow::single::PasswordItem;
 use crate::flow::{ConvError, PamIo};
 
 /// The real conversation of one `pam_authenticate` call.
@@ -50,6 +51,20 @@ impl PamIo for PamConversation<'_> {
 
     fn error(&mut self, text: &str) {
         self.show(MsgStyle::ErrorMsg, text);
+    }
+}
+
+impl PasswordItem for PamConversation<'_> {
+    fn password(&mut self) -> Result<Option<Zeroizing<String>>, ConvError> {
+        match ffi::authtok(self.pam) {
+            Ok(Some(bytes)) => answer_text(bytes).map(Some),
+            Ok(None) => Ok(None),
+            Err(code) => Err(ConvError::Failed(code)),
+        }
+    }
+
+    fn set_password(&mut self, password: &str) -> Result<(), pamsm::PamError> {
+        ffi::set_authtok(self.pam, password)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The only `unsafe` code of the module: our own conversation call and one item lookup.
+//! The only `unsafe` code of the module: our own conversation call, and reading and setting
+//! a few PAM items.
 //!
 //! pamsm's `conv()` neither frees the application's `pam_response` array nor wipes the typed
 //! answer (valgrind: every prompt leaks the code, notes/crates.md §5), and it dereferences a
@@ -7,7 +8,10 @@
 //!
 //! Contracts relied on (pam_conv(3), pam_get_item(3), Linux-PAM 1.5 `pam_vprompt`):
 //! - `pam_get_item(PAM_CONV)` yields a `const struct pam_conv *` owned by libpam, valid for
-//!   the duration of the module call; `PAM_TTY` yields a NUL-terminated string or NULL.
+//!   the duration of the module call; `PAM_TTY` and `PAM_AUTHTOK` yield a NUL-terminated
+//!   string or NULL.
+//! - `pam_set_item(PAM_AUTHTOK)` copies the string (and wipes and frees the old one); only
+//!   modules may set it.
 //! - The application's `conv` callback allocates the response array and each `resp` string
 //!   with `malloc(3)`-family functions, and the module owns and frees them.
 
@@ -22,6 +26,8 @@ use zeroize::Zeroizing;
 const PAM_TTY: c_int = 3;
 /// `PAM_CONV` item type.
 const PAM_CONV: c_int = 5;
+/// `PAM_AUTHTOK` item type.
+const PAM_AUTHTOK: c_int = 6;
 /// `PAM_SUCCESS`.
 const PAM_SUCCESS: c_int = 0;
 
@@ -58,6 +64,7 @@ struct PamConv {
 #[link(name = "pam")]
 unsafe extern "C" {
     fn pam_get_item(pamh: *const c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
+    fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
 }
 
 /// The style of one conversation message (`PAM_PROMPT_ECHO_OFF` … `PAM_TEXT_INFO`).
@@ -217,6 +224,48 @@ pub fn tty(pam: &Pam) -> Result<Option<Vec<u8>>, PamError> {
         .to_bytes()
         .to_vec();
     Ok(Some(bytes))
+}
+
+/// The `PAM_AUTHTOK` item (the password an earlier module collected), copied into memory
+/// that is wiped on drop. `None` when unset.
+pub fn authtok(pam: &Pam) -> Result<Option<Zeroizing<Vec<u8>>>, PamError> {
+    let pamh = raw_handle(pam);
+    let mut item: *const c_void = ptr::null();
+    // SAFETY: `pamh` is the live handle of the running hook and `item` a valid out-pointer;
+    // pam_get_item(3) writes a libpam-owned pointer or NULL. Modules may read PAM_AUTHTOK.
+    let rc = unsafe { pam_get_item(pamh, PAM_AUTHTOK, &mut item) };
+    if rc != PAM_SUCCESS {
+        return Err(pam_error(rc));
+    }
+    if item.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: for PAM_AUTHTOK, pam_get_item(3) returns a NUL-terminated string owned by
+    // libpam that stays valid until the item is changed; we copy it before returning, into
+    // memory allocated for exactly its length (no copy left behind by a regrow).
+    let bytes = unsafe { CStr::from_ptr(item.cast::<c_char>()) }.to_bytes();
+    Ok(Some(Zeroizing::new(bytes.to_vec())))
+}
+
+/// Sets `PAM_AUTHTOK` to `password` for the next module in the stack. Our temporary C copy
+/// is wiped; libpam keeps (and later wipes) its own.
+pub fn set_authtok(pam: &Pam, password: &str) -> Result<(), PamError> {
+    if password.contains('\0') {
+        // Cannot happen with answers from a conversation (C strings), but never cut one.
+        return Err(PamError::BUF_ERR);
+    }
+    let mut c_copy = Zeroizing::new(Vec::with_capacity(password.len() + 1));
+    c_copy.extend_from_slice(password.as_bytes());
+    c_copy.push(0);
+    let pamh = raw_handle(pam).cast_mut();
+    // SAFETY: `pamh` is the live handle libpam passed to the running hook; modules may set
+    // PAM_AUTHTOK, and pam_set_item(3) copies the NUL-terminated string it is given (which
+    // `c_copy` is: no inner NUL, checked above, and a trailing one) before returning.
+    let rc = unsafe { pam_set_item(pamh, PAM_AUTHTOK, c_copy.as_ptr().cast::<c_void>()) };
+    if rc != PAM_SUCCESS {
+        return Err(pam_error(rc));
+    }
+    Ok(())
 }
 
 /// A libpam return code as pamsm's enum. Never `SUCCESS`: callers only pass failures.

@@ -54,6 +54,12 @@ pub trait PamIo {
 pub trait Daemon {
     /// `Begin(facts)`: the first step of a login.
     async fn begin(&mut self, facts: &LoginFacts) -> Result<WireStep, MfaError>;
+    /// `BeginSinglePrompt(facts)`: the first step of a single-prompt login, and how many
+    /// trailing characters of the prompt's answer form the code.
+    async fn begin_single_prompt(
+        &mut self,
+        facts: &LoginFacts,
+    ) -> Result<(WireStep, u32), MfaError>;
     /// `Answer(flow, answer)`: the next step.
     async fn answer(&mut self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
     /// `Cancel(flow)`: abandon a flow. Best effort; failures are ignored.
@@ -67,6 +73,8 @@ pub enum BadAnswer {
     NotUtf8,
     /// Longer than [`MAX_ANSWER_LEN`] bytes.
     TooLong,
+    /// Single-prompt mode: nothing before the code, so no password to hand on.
+    NoPassword,
 }
 
 /// How a login ended, for the PAM code ([`Outcome::code`]) and the log ([`Outcome::describe`]).
@@ -109,6 +117,12 @@ pub enum Outcome {
         /// What was wrong.
         detail: String,
     },
+    /// libpam refused to store the password for the next module (single-prompt mode):
+    /// `PAM_SERVICE_ERR`.
+    PasswordItem {
+        /// libpam's code.
+        code: PamError,
+    },
 }
 
 impl Outcome {
@@ -131,7 +145,7 @@ impl Outcome {
             },
             Outcome::Conversation { .. } => PamError::CONV_ERR,
             Outcome::BadAnswer { .. } => PamError::AUTH_ERR,
-            Outcome::Protocol { .. } => PamError::SERVICE_ERR,
+            Outcome::Protocol { .. } | Outcome::PasswordItem { .. } => PamError::SERVICE_ERR,
         }
     }
 
@@ -149,7 +163,7 @@ impl Outcome {
                 ErrorClass::Unavailable => Severity::Error,
                 ErrorClass::UnknownUser | ErrorClass::Refused => Severity::Notice,
             },
-            Outcome::Protocol { .. } => Severity::Error,
+            Outcome::Protocol { .. } | Outcome::PasswordItem { .. } => Severity::Error,
         }
     }
 
@@ -184,7 +198,13 @@ impl Outcome {
             } => {
                 format!("answer refused: longer than {MAX_ANSWER_LEN} bytes (not sent)")
             }
+            Outcome::BadAnswer {
+                why: BadAnswer::NoPassword,
+            } => "answer refused: no password before the code (not sent)".to_owned(),
             Outcome::Protocol { detail } => format!("protocol error: {}", text(detail)),
+            Outcome::PasswordItem { code } => {
+                format!("could not store the password for the next module ({code:?})")
+            }
         }
     }
 }
@@ -204,7 +224,7 @@ pub const RETURN_CODES: &[(PamError, &str)] = &[
     (
         PamError::AUTH_ERR,
         "A wrong, replayed or malformed code; too many failures (back-off or lock); no token \
-         enrolled; or mfad refused the request.",
+         enrolled; mfad refused the request; or, with single_prompt, nothing before the code.",
     ),
     (
         PamError::AUTHINFO_UNAVAIL,
@@ -221,8 +241,9 @@ pub const RETURN_CODES: &[(PamError, &str)] = &[
     ),
     (
         PamError::SERVICE_ERR,
-        "Bad module arguments, a protocol error from mfad, or an internal fault. Also \
-         returned by the account, session and password hooks.",
+        "Bad module arguments, a protocol error from mfad, libpam refusing to store the \
+         password (single_prompt), or an internal fault. Also returned by the account, \
+         session and password hooks.",
     ),
 ];
 
@@ -338,7 +359,7 @@ pub async fn run<I: PamIo, D: Daemon>(facts: &LoginFacts, io: &mut I, daemon: &m
 }
 
 /// The standard "Access denied" block for an answer refused before it reached the daemon.
-fn not_accepted(facts: &LoginFacts, hint: &str) -> String {
+pub(crate) fn not_accepted(facts: &LoginFacts, hint: &str) -> String {
     let service = escape(&facts.service, MAX_TEXT_CHARS);
     let user = escape(&facts.user, crate::log::MAX_NAME_CHARS);
     mfa_proto::message::access_denied(
@@ -353,7 +374,7 @@ fn not_accepted(facts: &LoginFacts, hint: &str) -> String {
 ///
 /// No `Cancel` is sent: the call just failed, and a flow belongs to the connection that began
 /// it, which is closed right after.
-fn daemon_failed<I: PamIo>(facts: &LoginFacts, io: &mut I, error: MfaError) -> Outcome {
+pub(crate) fn daemon_failed<I: PamIo>(facts: &LoginFacts, io: &mut I, error: MfaError) -> Outcome {
     let service = escape(&facts.service, MAX_TEXT_CHARS);
     let user = escape(&facts.user, crate::log::MAX_NAME_CHARS);
     let message = match (error_class(&error), &error) {
@@ -386,6 +407,8 @@ fn daemon_failed<I: PamIo>(facts: &LoginFacts, io: &mut I, error: MfaError) -> O
     io.error(&message);
     Outcome::DaemonError { error }
 }
+
+pub mod single;
 
 #[cfg(test)]
 mod tests;

@@ -80,8 +80,13 @@ fn authenticate(pam: &Pam, args: &[String]) -> PamError {
     ));
 
     let mut io = PamConversation::new(pam);
+    let single_prompt = opts.single_prompt;
     let outcome = client::with_daemon(&opts, &log, async |daemon| {
-        flow::run(&facts, &mut io, daemon).await
+        if single_prompt {
+            flow::single::run(&facts, &mut io, daemon).await
+        } else {
+            flow::run(&facts, &mut io, daemon).await
+        }
     });
 
     log.line(

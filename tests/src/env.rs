@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::process::{CmdOutput, run, run_as, terminate};
+use crate::process::{CmdOutput, die_with_parent, run, run_as, terminate};
 use crate::syslog::SyslogSink;
 use crate::totp::{Totp, wait_for_fresh_step};
 use crate::{PROMPT, bin, dbus_policy_path, pam_module};
@@ -74,6 +74,7 @@ fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(f))
         .stderr(Stdio::from(f2));
+    die_with_parent(&mut cmd);
     cmd.spawn()
         .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()))
 }
@@ -222,6 +223,7 @@ impl TestEnv {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
+        die_with_parent(&mut cmd);
         let child = cmd.spawn().expect("spawn mfad");
         *self.mfad.lock().expect("mfad") = Some(child);
     }
@@ -406,6 +408,7 @@ impl TestEnv {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
         cmd.spawn().expect("spawn mfactl")
     }
 
@@ -464,6 +467,16 @@ impl TestEnv {
             .expect("bus")
             .as_mut()
             .expect("bus not running"))
+    }
+
+    /// PID of the private dbus-daemon.
+    pub fn bus_pid(&self) -> u32 {
+        self.bus
+            .lock()
+            .expect("bus")
+            .as_ref()
+            .map(|c| c.id())
+            .expect("the bus is not running")
     }
 
     /// PID of mfad.
@@ -742,6 +755,7 @@ impl InteractiveLogin {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
         let start = Instant::now();
         let mut child = cmd.spawn().expect("spawn mfa-pam-login");
         let out = child.stdout.take().expect("stdout");

@@ -93,26 +93,45 @@ pub fn bin_dir() -> &'static Path {
 /// -p pam_mfa`, as it is shipped, so no feature of the daemon's dependencies is unified into
 /// it), then the daemon and the CLI.
 fn build_project_binaries(dir: &Path) {
+    for packages in [&["-p", "pam_mfa"][..], &["-p", "mfad", "-p", "mfactl"][..]] {
+        cargo_build(dir, packages);
+    }
+}
+
+/// `cargo build -p …` for the profile whose output directory is `dir`.
+fn cargo_build(dir: &Path, packages: &[&str]) {
     let profile = match dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev".to_string(),
         Some(other) => other.to_string(),
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for packages in [&["-p", "pam_mfa"][..], &["-p", "mfad", "-p", "mfactl"][..]] {
-        let out = Command::new(&cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--profile", &profile])
-            .args(packages)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build {} failed:\n{}",
-            packages.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let out = Command::new(&cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--profile", &profile])
+        .args(packages)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build {} failed:\n{}",
+        packages.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The TEST-ONLY OpenSSH security-key middleware (`tests/sk-provider`), for `ssh-keygen -w`
+/// and `ssh -o SecurityKeyProvider=`. Not a default member, so it is built here on first use
+/// (`cargo build -p mfa-test-sk-provider`, same profile), unless `MFA_BIN_DIR` or
+/// `MFA_TESTS_NO_BUILD` is set.
+pub fn sk_provider() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = bin_dir();
+    if std::env::var_os("MFA_BIN_DIR").is_none() && std::env::var_os("MFA_TESTS_NO_BUILD").is_none()
+    {
+        BUILT.get_or_init(|| cargo_build(dir, &["-p", "mfa-test-sk-provider"]));
     }
+    bin("libmfa_test_sk_provider.so")
 }
 
 /// Path of a binary (or the module) in [`bin_dir`], checked to exist.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -68,6 +69,27 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
+/// Makes the child of `cmd` get SIGKILL when the thread that spawns it dies, so daemons and
+/// clients started by a test never outlive a test process that was itself killed (SIGKILL
+/// skips every `Drop`). Spawn from the thread that owns the child (the test's own thread),
+/// since the signal follows the spawning thread, not the process.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl(2) is async-signal-safe and changes only the child, between fork and
+    // exec; getppid(2) too. If the parent already died before prctl, the child exits.
+    unsafe {
+        let parent = libc::getpid();
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the test process is gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs `cmd` with `stdin` as its input, killing it after `timeout`.
 ///
 /// The child is killed by its recorded PID only. Commands must not leave grandchildren
@@ -77,6 +99,7 @@ pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> CmdOutput {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
     let start = Instant::now();
     let mut child = cmd
         .spawn()

@@ -547,6 +547,42 @@ impl RealEnv {
     /// `/etc/pam.d/sshd`): keyboard-interactive only on the first, publickey then keyboard-interactive
     /// on the second. Keys in `<dir>/ak/<user>`. Returns once both ports listen.
     pub fn start_sshd(&mut self, allow_users: &[&str]) -> Sshd {
+        self.start_sshd_with(allow_users, SshdAuth::KeyboardInteractive)
+    }
+
+    /// [`RealEnv::start_sshd`] with the client-facing method `auth` in place of
+    /// keyboard-interactive: on the first port that method alone, on the second a public
+    /// key then that method.
+    pub fn start_sshd_with(&mut self, allow_users: &[&str], auth: SshdAuth) -> Sshd {
+        let root = self.path().to_path_buf();
+        let (password, kbd) = match auth {
+            SshdAuth::Password => ("yes", "no"),
+            SshdAuth::KeyboardInteractive => ("no", "yes"),
+        };
+        self.launch_sshd(|ports| {
+            format!(
+                "Port {p1}\nPort {p2}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile none\n\
+                 LogLevel VERBOSE\nUseDNS no\nAllowUsers {users}\nPermitRootLogin no\n\
+                 UsePAM yes\nPasswordAuthentication {password}\n\
+                 KbdInteractiveAuthentication {kbd}\n\
+                 PubkeyAuthentication yes\nAuthorizedKeysFile {ak}/%u\nStrictModes no\n\
+                 ExposeAuthInfo yes\nPrintMotd no\nPrintLastLog no\nLoginGraceTime 30\n\
+                 AuthenticationMethods {method}\n\
+                 Match LocalPort {p2}\n  AuthenticationMethods publickey,{method}\n",
+                method = auth.method(),
+                p1 = ports[0],
+                p2 = ports[1],
+                key = root.join("hostkey").display(),
+                users = allow_users.join(" "),
+                ak = root.join("ak").display(),
+            )
+        })
+    }
+
+    /// Starts sshd (host key `<dir>/hostkey`, keys in `<dir>/ak/<user>`) with the
+    /// `sshd_config` that `config_text` returns for two free loopback ports; retries with other
+    /// ports if one was taken in between. Returns once both ports listen.
+    fn launch_sshd(&mut self, config_text: impl Fn([u16; 2]) -> String) -> Sshd {
         let root = self.path().to_path_buf();
         let hostkey = root.join("hostkey");
         if !hostkey.exists() {
@@ -558,24 +594,7 @@ impl RealEnv {
         for attempt in 0..5 {
             let ports = free_ports();
             let config = root.join("sshd_config");
-            fs::write(
-                &config,
-                format!(
-                    "Port {p1}\nPort {p2}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile none\n\
-                     LogLevel VERBOSE\nUseDNS no\nAllowUsers {users}\nPermitRootLogin no\n\
-                     UsePAM yes\nPasswordAuthentication no\nKbdInteractiveAuthentication yes\n\
-                     PubkeyAuthentication yes\nAuthorizedKeysFile {ak}/%u\nStrictModes no\n\
-                     ExposeAuthInfo yes\nPrintMotd no\nPrintLastLog no\nLoginGraceTime 30\n\
-                     AuthenticationMethods keyboard-interactive\n\
-                     Match LocalPort {p2}\n  AuthenticationMethods publickey,keyboard-interactive\n",
-                    p1 = ports[0],
-                    p2 = ports[1],
-                    key = hostkey.display(),
-                    users = allow_users.join(" "),
-                    ak = root.join("ak").display(),
-                ),
-            )
-            .expect("write sshd_config");
+            fs::write(&config, config_text(ports)).expect("write sshd_config");
             let mut check = Command::new(&sshd);
             check.arg("-t").arg("-f").arg(&config);
             let out = run(check, b"", CLIENT_TIMEOUT);
@@ -622,11 +641,25 @@ impl RealEnv {
         key
     }
 
+    /// Replaces `user`'s authorized keys on sshd by `public_keys` (lines of `.pub` files).
+    pub fn authorize_keys(&self, user: &str, public_keys: &str) {
+        let ak = self.path().join("ak").join(user);
+        fs::write(&ak, public_keys).expect("write authorized keys");
+        fs::set_permissions(&ak, fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+
     /// One `ssh` connection as `user` to `port`, answering every keyboard-interactive prompt
-    /// through an askpass program (password prompts: `password`; the code prompt: `code`)
-    /// that records the prompts. With `key`, public-key authentication (that key only)
+    /// through an askpass program (the chooser, whose prompt text also carries the list of
+    /// methods: `recovery` when `code` has a hyphen, else `totp`; password prompts:
+    /// `password`; the code and recovery-code prompts: `code`) that records the prompts. With `key`, public-key authentication (that key only)
     /// comes first. Runs `remote` on success.
     pub fn ssh(&self, a: SshLogin<'_>) -> SshOutcome {
+        self.ssh_with_options(a, &[])
+    }
+
+    /// [`RealEnv::ssh`] with extra client options (`-o OPTION` each), e.g.
+    /// `SecurityKeyProvider=PATH` for security-key (sk-) identities.
+    pub fn ssh_with_options(&self, a: SshLogin<'_>, options: &[&str]) -> SshOutcome {
         let askpass = self.path().join("askpass");
         if !askpass.exists() {
             fs::write(
@@ -634,8 +667,12 @@ impl RealEnv {
                 "#!/bin/sh\n\
                  printf '%s\\n' \"$1\" >>\"$MFA_PROMPT_LOG\"\n\
                  case \"$1\" in\n\
+                   *Method*) case \"$MFA_TEST_CODE\" in\n\
+                     *-*) echo recovery ;;\n\
+                     *) echo totp ;;\n\
+                   esac ;;\n\
                    *assword*) printf '%s\\n' \"$MFA_TEST_PW\" ;;\n\
-                   *erification*) printf '%s\\n' \"$MFA_TEST_CODE\" ;;\n\
+                   *erification*|*ecovery*) printf '%s\\n' \"$MFA_TEST_CODE\" ;;\n\
                    *) exit 1 ;;\n\
                  esac\n",
             )
@@ -678,7 +715,7 @@ impl RealEnv {
                     "-o",
                     "PubkeyAuthentication=yes",
                     "-o",
-                    "PreferredAuthentications=publickey,keyboard-interactive",
+                    "PreferredAuthentications=publickey,keyboard-interactive,password",
                 ]);
             }
             None => {
@@ -686,9 +723,12 @@ impl RealEnv {
                     "-o",
                     "PubkeyAuthentication=no",
                     "-o",
-                    "PreferredAuthentications=keyboard-interactive",
+                    "PreferredAuthentications=keyboard-interactive,password",
                 ]);
             }
+        }
+        for o in options {
+            cmd.arg("-o").arg(o);
         }
         cmd.arg(format!("{}@127.0.0.1", a.user)).arg(a.remote);
         let output = run(cmd, b"", CLIENT_TIMEOUT);
@@ -950,6 +990,26 @@ pub fn denial_block(service: &str, user: &str, headline: &str) -> String {
     format!(
         "Access denied\nService: {service}\nUser: {user}\nDetail: Additional authentication is required:\n  - Multi-factor authentication (MFA): {headline}"
     )
+}
+
+/// How sshd authenticates the user after (or instead of) a public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshdAuth {
+    /// keyboard-interactive: one round trip per PAM prompt.
+    KeyboardInteractive,
+    /// password: sshd answers every hidden PAM prompt with the one password the client
+    /// sent (single-prompt mode's client).
+    Password,
+}
+
+impl SshdAuth {
+    /// The method's name in `AuthenticationMethods`.
+    pub fn method(self) -> &'static str {
+        match self {
+            SshdAuth::KeyboardInteractive => "keyboard-interactive",
+            SshdAuth::Password => "password",
+        }
+    }
 }
 
 /// sshd started by [`RealEnv::start_sshd`].
@@ -1267,5 +1327,242 @@ impl PtySession {
 impl Drop for PtySession {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+// ----- the shipped configuration (contrib/) ----------------------------------------------
+
+/// Rewrites the PAM `common-*` files from `/usr/share/pam-configs`.
+pub const PAM_AUTH_UPDATE: Program = ("pam-auth-update", "libpam-runtime");
+
+/// A file shipped in `contrib/` (e.g. `pam.d/mfa-sshd.example`), in the source tree: the
+/// tests use the shipped files themselves, never copies kept with the tests.
+pub fn contrib_file(relative: &str) -> PathBuf {
+    let p = crate::workspace_root().join("contrib").join(relative);
+    assert!(p.is_file(), "the shipped file {} is missing", p.display());
+    p
+}
+
+/// Where libpam finds a module named without a path, and where `make install` puts
+/// `pam_mfa.so`: `/usr/lib/<multiarch>/security` on Debian (also reached as `/lib/…` with
+/// merged `/usr`), recognised by its `pam_unix.so`; else `/usr/lib/security`.
+pub fn system_module_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("security"))
+        .filter(|d| d.join("pam_unix.so").is_file())
+        .collect();
+    found.sort();
+    // With several architectures installed, the one the tests (and the module) are built for.
+    let ours = found.iter().find(|d| {
+        d.parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n.to_string_lossy().starts_with(std::env::consts::ARCH))
+    });
+    if let Some(d) = ours.or(found.first()) {
+        return d.clone();
+    }
+    let plain = PathBuf::from("/usr/lib/security");
+    assert!(
+        plain.join("pam_unix.so").is_file(),
+        "no PAM module directory with pam_unix.so under /usr/lib (Debian package libpam-modules)"
+    );
+    plain
+}
+
+/// How an example in `contrib/pam.d` tells the reader to use it (from its own comments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExampleUse {
+    /// "add the pam_mfa line right after common-auth": its `auth … pam_mfa.so` line(s) go
+    /// right after `@include common-auth`.
+    AfterCommonAuth,
+    /// "replace that line by the lines below": all its `auth` lines take the place of
+    /// `@include common-auth`.
+    ReplaceCommonAuth,
+}
+
+/// `debian` (a service file of Debian's `/etc/pam.d`) with the lines of the shipped
+/// `example` put where the example's comments (and README "Install on a host", step 5) say:
+/// after `@include common-auth`, or in its place. Nothing else is added or changed. An
+/// example or a service file that does not fit is an error saying why.
+pub fn apply_pam_example(debian: &str, example: &str) -> Result<String, String> {
+    let comments: Vec<&str> = example
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix('#'))
+        .collect();
+    let comments = comments.join(" ").to_lowercase();
+    let comments: Vec<&str> = comments.split_whitespace().collect();
+    let comments = comments.join(" ");
+    let how = match (
+        comments.contains("replace that line"),
+        comments.contains("right after"),
+    ) {
+        (true, false) => ExampleUse::ReplaceCommonAuth,
+        (false, true) => ExampleUse::AfterCommonAuth,
+        (true, true) => {
+            return Err("its comments say both \"right after\" and \"replace that line\"".into());
+        }
+        (false, false) => {
+            return Err(
+                "its comments say neither where to add its lines (\"right after\" common-auth) \
+                 nor what they replace (\"replace that line\")"
+                    .into(),
+            );
+        }
+    };
+    let is_auth = |l: &&str| l.split_whitespace().next() == Some("auth");
+    let is_mfa = |l: &&str| l.split_whitespace().any(|w| w == "pam_mfa.so");
+    let auth: Vec<&str> = example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter(is_auth)
+        .collect();
+    if !auth.iter().any(is_mfa) {
+        return Err("it has no `auth … pam_mfa.so` line".into());
+    }
+    let new: Vec<&str> = match how {
+        ExampleUse::AfterCommonAuth => auth.into_iter().filter(is_mfa).collect(),
+        ExampleUse::ReplaceCommonAuth => auth,
+    };
+
+    let lines: Vec<&str> = debian.lines().collect();
+    if lines
+        .iter()
+        .any(|l| !l.trim_start().starts_with('#') && is_mfa(l))
+    {
+        return Err("the service file already uses pam_mfa.so".into());
+    }
+    let include: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.split_whitespace().eq(["@include", "common-auth"]))
+        .map(|(i, _)| i)
+        .collect();
+    let [at] = include[..] else {
+        return Err(format!(
+            "the service file has {} `@include common-auth` lines, not one",
+            include.len()
+        ));
+    };
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len() + new.len());
+    out.extend(&lines[..at]);
+    if how == ExampleUse::AfterCommonAuth {
+        out.push(lines[at]);
+    }
+    out.extend(&new);
+    out.extend(&lines[at + 1..]);
+    let mut text = out.join("\n");
+    text.push('\n');
+    Ok(text)
+}
+
+impl RealEnv {
+    /// The module under test as `pam_mfa.so` in [`system_module_dir`], and the test bus at
+    /// the default bus path: a host after `make install` with mfad running, so PAM files
+    /// can name the module as shipped (`pam_mfa.so`, no `bus=`). In this namespace only: a
+    /// copy of the module directory (`cp -a`, plus the module, 0644 root) is bound over the
+    /// real one, and the socket over `/run/dbus/system_bus_socket` (the private tmpfs); both
+    /// mounts end with the namespace. Call once (it includes [`RealEnv::bind_system_bus`]).
+    pub fn install_module_system_wide(&self) {
+        let system = system_module_dir();
+        let copy = self.path().join("security");
+        let mut cp = Command::new(program("cp"));
+        cp.arg("-a").arg(&system).arg(&copy);
+        let out = run(cp, b"", CLIENT_TIMEOUT);
+        assert!(out.success(), "copying {} failed:\n{out}", system.display());
+        let module = copy.join("pam_mfa.so");
+        fs::copy(pam_module(), &module)
+            .unwrap_or_else(|e| panic!("install {}: {e}", module.display()));
+        fs::set_permissions(&module, fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::os::unix::fs::chown(&module, Some(0), Some(0)).expect("chown");
+        self.ns.bind(&copy, &system);
+        self.bind_system_bus(&self.env.bus_socket());
+    }
+
+    /// Writes `/etc/pam.d/SERVICE` (private copy) as README "Install on a host" step 5 and
+    /// the example's comments tell a sysadmin to: Debian's own file for SERVICE with the
+    /// lines of the shipped `contrib/pam.d/EXAMPLE` put in (see [`apply_pam_example`]).
+    /// Returns the text written.
+    pub fn shipped_pam_service(&self, service: &str, example: &str) -> String {
+        let file = self.path().join("etc/pam.d").join(service);
+        let debian = fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read Debian's /etc/pam.d/{service}: {e}"));
+        let example_path = contrib_file(&format!("pam.d/{example}"));
+        let text = fs::read_to_string(&example_path).expect("read the example");
+        let merged = apply_pam_example(&debian, &text).unwrap_or_else(|e| {
+            panic!(
+                "cannot follow {} for /etc/pam.d/{service}: {e}\n--- /etc/pam.d/{service} ---\n{debian}",
+                example_path.display()
+            )
+        });
+        self.set_pam_service(service, &merged);
+        merged
+    }
+
+    /// Starts sshd configured as README "Install on a host" step 6 says: the shipped drop-in
+    /// `contrib/sshd_config.d/pam_mfa.conf` itself, `Include`d first (sshd keeps the first
+    /// value it reads for a keyword, so nothing below can override it), then only what a
+    /// test sshd needs: ports, host key, users, key files, no pid file or motd, and
+    /// `PasswordAuthentication no` (else, after a refused keyboard-interactive login, the
+    /// client would try the password method, a second PAM run). The first port takes what
+    /// the drop-in allows; the second requires a public key first, with the drop-in's
+    /// commented `AuthenticationMethods publickey,keyboard-interactive`. PAM service `sshd`.
+    pub fn start_sshd_shipped(&mut self, allow_users: &[&str]) -> Sshd {
+        let root = self.path().to_path_buf();
+        let drop_in = contrib_file("sshd_config.d/pam_mfa.conf");
+        self.launch_sshd(|ports| {
+            format!(
+                "Include {drop_in}\n\
+                 Port {p1}\nPort {p2}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile none\n\
+                 LogLevel VERBOSE\nUseDNS no\nAllowUsers {users}\nPermitRootLogin no\n\
+                 PasswordAuthentication no\nPubkeyAuthentication yes\n\
+                 AuthorizedKeysFile {ak}/%u\nStrictModes no\n\
+                 PrintMotd no\nPrintLastLog no\nLoginGraceTime 30\n\
+                 Match LocalPort {p2}\n  AuthenticationMethods publickey,keyboard-interactive\n",
+                drop_in = drop_in.display(),
+                p1 = ports[0],
+                p2 = ports[1],
+                key = root.join("hostkey").display(),
+                users = allow_users.join(" "),
+                ak = root.join("ak").display(),
+            )
+        })
+    }
+
+    /// The shipped pam-auth-update profile `contrib/pam-configs/mfa` installed as
+    /// `/usr/share/pam-configs/mfa` (as `make install` does), with private copies of all
+    /// that `pam-auth-update` reads and writes besides `/etc`: the profiles, its state
+    /// `/var/lib/pam` and the debconf database `/var/cache/debconf`, bound over the real
+    /// ones in this namespace only. Call once.
+    pub fn install_pam_auth_update_profile(&self) {
+        for (dir, name) in [
+            ("/usr/share/pam-configs", "pam-configs"),
+            ("/var/lib/pam", "var-lib-pam"),
+            ("/var/cache/debconf", "debconf"),
+        ] {
+            let copy = self.path().join(name);
+            let mut cp = Command::new(program("cp"));
+            cp.arg("-a").arg(dir).arg(&copy);
+            let out = run(cp, b"", CLIENT_TIMEOUT);
+            assert!(out.success(), "copying {dir} failed:\n{out}");
+            self.ns.bind(&copy, Path::new(dir));
+        }
+        let profile = Path::new("/usr/share/pam-configs/mfa");
+        fs::copy(contrib_file("pam-configs/mfa"), profile).expect("install the profile");
+        fs::set_permissions(profile, fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+
+    /// Runs the real `pam-auth-update ARGS` with debconf's non-interactive front end (no
+    /// terminal here; `--enable`/`--disable` imply `--package`, which asks nothing).
+    pub fn pam_auth_update(&self, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(program("pam-auth-update"));
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("LANG", "C")
+            .current_dir("/");
+        run(cmd, b"", CLIENT_TIMEOUT)
     }
 }

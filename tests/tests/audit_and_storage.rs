@@ -1,11 +1,11 @@
-//! What mfad leaves behind: audit lines on syslog (authpriv) without codes or secrets, and
-//! a database only root can read.
+//! What mfad leaves behind: audit lines on syslog (authpriv) without codes or secrets, a
+//! database only root can read, and TOTP secrets sealed in it with a key kept apart.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
-use mfa_tests::{DEFAULT_SERVICE, TestEnv, contains_token};
+use mfa_tests::{CmdOutput, DEFAULT_SERVICE, TestEnv, Totp, bin, contains_token};
 
 const LOG_WAIT: Duration = Duration::from_secs(5);
 /// `LOG_AUTHPRIV` (10 << 3).
@@ -150,4 +150,94 @@ fn given_enrolled_token_when_non_root_reads_the_database_then_refused() {
         Duration::from_secs(5),
     );
     assert!(!out.success(), "nobody could read the database:\n{out}");
+}
+
+// ----- secrets at rest ----------------------------------------------------------------------
+
+/// RFC 6238's test secret, "12345678901234567890" in ASCII.
+const RFC_SECRET_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const RFC_SECRET: &[u8] = b"12345678901234567890";
+
+fn key_path(env: &TestEnv) -> std::path::PathBuf {
+    env.db_path().with_file_name("mfad.key")
+}
+
+/// Runs mfad on `env`'s database and bus (the test's mfad must be stopped), expecting a
+/// start-up failure.
+fn mfad_start_failure(env: &TestEnv) -> CmdOutput {
+    let mut cmd = std::process::Command::new(bin("mfad"));
+    cmd.arg("--db")
+        .arg(env.db_path())
+        .arg("--bus-address")
+        .arg(&env.bus_address)
+        .arg("--syslog-socket")
+        .arg(env.path().join("unused-syslog.sock"))
+        .arg("--log-stderr");
+    let out = mfa_tests::run(cmd, b"", Duration::from_secs(5));
+    assert!(!out.timed_out, "mfad started and served:\n{out}");
+    assert!(!out.success(), "mfad exited 0:\n{out}");
+    out
+}
+
+#[test]
+fn given_enrolled_token_then_the_database_file_holds_no_secret_and_the_key_is_apart() {
+    let env = TestEnv::start();
+    let t = Totp::with_secret(RFC_SECRET_B32);
+    assert!(env.enroll("bin", &t).success());
+    env.login("bin", &[&t.current_code()]).assert_success();
+
+    // Neither the database nor its WAL contains the secret, in any column.
+    for f in [env.db_path(), env.db_path().with_extension("db-wal")] {
+        if let Ok(bytes) = fs::read(&f) {
+            assert!(
+                !bytes.windows(RFC_SECRET.len()).any(|w| w == RFC_SECRET),
+                "{} holds the secret in clear",
+                f.display()
+            );
+        }
+    }
+    let out = std::process::Command::new("sqlite3")
+        .arg(env.db_path())
+        .arg("SELECT hex(secret) FROM tokens;")
+        .output()
+        .expect("sqlite3");
+    let sealed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // version, 24-byte nonce, the 20 secret bytes encrypted, 16-byte tag.
+    assert_eq!(sealed.len(), 2 * (1 + 24 + 20 + 16), "{sealed}");
+    assert!(!sealed.contains("3132333435363738393031323334353637383930"));
+
+    let meta = fs::metadata(key_path(&env)).expect("key file");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    assert_eq!((meta.uid(), meta.len()), (0, 32));
+}
+
+#[test]
+fn given_a_missing_or_foreign_key_file_then_mfad_refuses_to_start_and_says_how_to_fix_it() {
+    let env = TestEnv::start();
+    let t = env.enroll_new("daemon");
+    env.kill_mfad();
+    let key = key_path(&env);
+    let saved = fs::read(&key).unwrap();
+
+    fs::remove_file(&key).unwrap();
+    let out = mfad_start_failure(&env);
+    assert!(
+        out.stderr.contains("is missing") && out.stderr.contains("restore the key file"),
+        "{out}"
+    );
+    assert!(!key.exists(), "mfad replaced a lost key");
+
+    fs::write(&key, [7u8; 32]).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = mfad_start_failure(&env);
+    assert!(out.stderr.contains("does not belong"), "{out}");
+
+    fs::write(&key, &saved).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = mfad_start_failure(&env);
+    assert!(out.stderr.contains("chmod 600"), "{out}");
+
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    env.restart_mfad();
+    env.login("daemon", &[&t.current_code()]).assert_success();
 }

@@ -426,7 +426,7 @@ fn check_installed(round: &Round, install_log: &str) {
     // Man pages render and carry what they must.
     let pam_mfa = render_page(&round.path(&format!("{p}/share/man/man8/pam_mfa.8")));
     for needle in [
-        "auth required pam_mfa.so [bus=ADDRESS] [timeout=MS] [debug]",
+        "auth required pam_mfa.so [bus=ADDRESS] [timeout=MS] [single_prompt] [debug]",
         "unix:path=/run/dbus/system_bus_socket",
         "10000",
         "MODULE TYPES PROVIDED",

@@ -580,3 +580,74 @@ fn su_ignores_a_bus_chosen_by_the_caller_environment() {
     assert_su_success(&out);
     assert_syslog(&r, &[&user_field(&victim), "service=su", "result=allow"]);
 }
+
+// ----- the chooser over sshd ---------------------------------------------------------------
+
+/// The codes `mfactl recovery generate` printed (`xxxx-xxxx-xxxx-xxxx`).
+fn printed_recovery_codes(out: &CmdOutput) -> Vec<String> {
+    out.stdout
+        .split_whitespace()
+        .filter(|w| {
+            let groups: Vec<&str> = w.split('-').collect();
+            groups.len() == 4
+                && groups
+                    .iter()
+                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sshd_chooser_offers_totp_and_recovery_codes_over_keyboard_interactive() {
+    let mut r = RealEnv::start(&[SSHD, SSH, SSH_KEYGEN]);
+    let alice = r.add_user();
+    let args = format!("bus={} timeout=5000", r.env.bus_address);
+    r.set_pam_service("sshd", &mfa_stack(&args));
+    let sshd = r.start_sshd(&[&alice.name]);
+    let port = sshd.ports[0];
+    let t = r.env.enroll_new(&alice.name);
+    let out = r.env.mfactl(&["recovery", "generate", &alice.name]);
+    assert!(out.success(), "{out}");
+    let codes = printed_recovery_codes(&out);
+    assert_eq!(codes.len(), 10, "{out}");
+
+    // The chooser is a keyboard-interactive round trip of its own (echoed, answered
+    // `recovery` by the askpass program because the code has hyphens), then the
+    // recovery-code prompt.
+    let out = r.ssh(login(&codes[0], port, &alice, None));
+    assert!(out.output.success(), "{out}");
+    assert!(out.output.stdout.lines().any(|l| l == SSH_MARKER), "{out}");
+    // sshd sends the informational lines (the list) as part of the next prompt's text.
+    let tail = |p: &String| p.rsplit(") ").next().unwrap_or(p).to_owned();
+    let asked: Vec<String> = out
+        .prompts
+        .iter()
+        .filter(|p| p.ends_with(": "))
+        .map(tail)
+        .collect();
+    assert_eq!(
+        asked,
+        ["Password: ", "Method [1]: ", "Recovery code: "],
+        "{out}"
+    );
+    assert!(
+        out.prompts.iter().any(|p| p == "  2) Recovery code"),
+        "the chooser's list was not shown:\n{out}"
+    );
+    assert_syslog(
+        &r,
+        &[&user_field(&alice), "result=allow", "method=recovery"],
+    );
+
+    // A used recovery code is refused; the TOTP code chosen by name works.
+    let out = r.ssh(login(&codes[0], port, &alice, None));
+    assert_eq!(out.output.code(), Some(255), "{out}");
+    let out = r.ssh(login(&t.current_code(), port, &alice, None));
+    assert!(out.output.success(), "{out}");
+    assert!(
+        out.prompts.iter().any(|p| p.ends_with("Method [1]: ")) && out.saw_code_prompt(),
+        "{out}"
+    );
+    assert_syslog(&r, &[&user_field(&alice), "result=allow", "method=totp"]);
+}

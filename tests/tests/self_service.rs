@@ -487,7 +487,7 @@ fn given_deadline_and_method_arguments_then_invalid_ones_are_refused() {
     })
     .unwrap();
     call(&root, async |p| {
-        p.set_service_policy("*", "required", &["totp", "recovery"])
+        p.set_service_policy("*", "required", &["totp", "ssh-sk", "recovery"])
             .await
     })
     .unwrap();

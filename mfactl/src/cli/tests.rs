@@ -1023,3 +1023,53 @@ fn every_command_taking_a_user_refuses_bad_user_names() {
         assert!(msg.contains("leading '-'"), "{args:?}: {msg}");
     }
 }
+
+fn doctor(args: &[&str]) -> DoctorArgs {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    match parse(&all).unwrap().command {
+        Command::Doctor(a) => a,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn doctor_reads_this_host_and_the_default_database_unless_told_otherwise() {
+    let a = doctor(&[]);
+    assert_eq!(a.root, PathBuf::from("/"));
+    assert_eq!(a.db, None);
+    let a = doctor(&["--root", "/mnt/image", "--db", "/srv/mfa.db"]);
+    assert_eq!(a.root, PathBuf::from("/mnt/image"));
+    assert_eq!(a.db, Some(PathBuf::from("/srv/mfa.db")));
+    let cli = parse(&["doctor", "--json", "--bus-address", "unix:path=/tmp/s"]).unwrap();
+    assert!(cli.json);
+    assert_eq!(cli.bus_address.as_deref(), Some("unix:path=/tmp/s"));
+}
+
+#[test]
+fn doctor_refuses_a_relative_database_path_and_arguments() {
+    let e = parse(&["doctor", "--db", "mfa.db"]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ValueValidation);
+    assert!(e.to_string().contains("must be an absolute path"), "{e}");
+    assert_eq!(error_kind(&["doctor", "alice"]), ErrorKind::UnknownArgument);
+}
+
+#[test]
+fn doctor_help_documents_the_severities_and_exit_status() {
+    let mut cmd = command();
+    let help = cmd
+        .find_subcommand_mut("doctor")
+        .expect("doctor subcommand")
+        .render_long_help()
+        .to_string();
+    for words in [
+        "error    logins are refused",
+        "warning  a gap",
+        "note     worth knowing",
+        "Exit status: 0 no errors or warnings (notes allowed), 1 warnings but no errors, 2 at",
+        "3 doctor could not run its checks.",
+        "--root <DIR>",
+    ] {
+        assert!(help.contains(words), "{words:?} not in:\n{help}");
+    }
+}

@@ -163,6 +163,7 @@ pub(crate) fn token(id: &str, user: &str, name: &str) -> TokenInfo {
         period: 30,
         created: 1_700_000_000,
         last_used: 0,
+        detail: String::new(),
     }
 }
 
@@ -281,6 +282,19 @@ impl ManageApi for FakeDaemon {
         self.record(format!("GenerateRecoveryCodes {user}"))?;
         self.gate()?;
         Ok(self.recovery_codes.clone())
+    }
+
+    async fn enroll_ssh_sk(
+        &self,
+        user: &str,
+        name: &str,
+        public_key: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        self.record(format!("EnrollSshSk {user} {name:?} {public_key:?}"))?;
+        self.gate()?;
+        let mut t = token("9", user, if name.is_empty() { "ssh-sk" } else { name });
+        t.kind = "ssh-sk".into();
+        Ok(t)
     }
 
     async fn recovery_codes_left(&self, user: &str) -> Result<u32, MfaError> {

@@ -17,7 +17,9 @@ use crate::prompt::Prompter;
 use crate::qr;
 
 mod always_require;
+pub(crate) mod doctor;
 pub(crate) mod enroll;
+mod enroll_ssh_sk;
 mod list;
 mod lock;
 mod policy;
@@ -48,6 +50,8 @@ pub(crate) struct Ctx<'a> {
 pub(crate) enum Job {
     /// `enroll totp`.
     EnrollTotp(enroll::Plan),
+    /// `enroll ssh-sk`, its key file read.
+    EnrollSshSk(enroll_ssh_sk::Plan),
     /// `list`.
     List(ListArgs),
     /// `remove`.
@@ -87,6 +91,9 @@ impl Job {
             Command::Enroll(EnrollCommand::Totp(args)) => {
                 Job::EnrollTotp(enroll::plan(args, prompter)?)
             }
+            Command::Enroll(EnrollCommand::SshSk(args)) => {
+                Job::EnrollSshSk(enroll_ssh_sk::plan(args)?)
+            }
             Command::List(args) => Job::List(args),
             Command::Remove(args) => Job::Remove(args),
             Command::Rename(args) => Job::Rename(args),
@@ -113,6 +120,13 @@ impl Job {
             Command::Policy(PolicyCommand::Show) => Job::PolicyShow,
             Command::Policy(PolicyCommand::Explain(args)) => Job::PolicyExplain(args),
             Command::WhoAmI => Job::WhoAmI,
+            // doctor runs without a daemon connection of its own: `crate::run` calls
+            // `doctor::run` before any Job is prepared.
+            Command::Doctor(_) => {
+                return Err(CliError::Doctor(
+                    "doctor is not a daemon request; run it with `mfactl doctor`".into(),
+                ));
+            }
         })
     }
 
@@ -124,6 +138,7 @@ impl Job {
     ) -> Result<(), CliError> {
         match self {
             Job::EnrollTotp(plan) => enroll::run(api, plan, ctx).await,
+            Job::EnrollSshSk(plan) => enroll_ssh_sk::run(api, plan, ctx).await,
             Job::List(args) => list::run(api, args, ctx).await,
             Job::Remove(args) => remove::run(api, args, ctx).await,
             Job::Rename(args) => rename::run(api, args, ctx).await,

@@ -11,6 +11,7 @@ fn token(id: &str, name: &str, last_used: i64) -> TokenInfo {
         period: 30,
         created: 1_700_000_000,
         last_used,
+        detail: String::new(),
     }
 }
 
@@ -92,7 +93,7 @@ fn json_list_is_an_array_of_token_info() {
         v,
         serde_json::json!([{
             "id": "1", "user": "alice", "kind": "totp", "name": "totp", "algorithm": "SHA1",
-            "digits": 6, "period": 30, "created": 1_700_000_000, "last_used": 0
+            "digits": 6, "period": 30, "created": 1_700_000_000, "last_used": 0, "detail": ""
         }])
     );
     assert!(out.ends_with(b"\n"));

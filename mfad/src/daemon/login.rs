@@ -6,6 +6,7 @@ use std::time::Instant;
 use mfa_core::code::parse_code;
 use mfa_core::policy::{Method, MethodSet};
 use mfa_core::ratelimit::{FailureState, Gate};
+use mfa_core::ssh_sk::{SkFactor, SshSkPublicKey, enrolled_sk_key_used};
 use mfa_core::username::loggable;
 use mfa_proto::message::access_denied;
 use mfa_proto::{
@@ -28,12 +29,32 @@ pub const TOTP_PROMPT: &str = "Verification code: ";
 pub const RECOVERY_PROMPT: &str = "Recovery code: ";
 /// The chooser's prompt; the list of methods comes before it as informational lines.
 pub const CHOOSER_PROMPT: &str = "Method [1]: ";
+/// The prompt of single-prompt mode (`BeginSinglePrompt`): the module keeps the password
+/// part of the answer and sends only the trailing code.
+pub const SINGLE_PROMPT: &str = "Password and verification code: ";
+/// The code length of single-prompt mode when the user has no token to take it from
+/// (unknown users are prompted like everybody else).
+const DEFAULT_CODE_DIGITS: u32 = 6;
+
+/// How the module asks for the factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptStyle {
+    /// One prompt per factor, after the password module (`Begin`).
+    Separate,
+    /// The password and the code in one answer, before the password module
+    /// (`BeginSinglePrompt`, module argument `single_prompt`).
+    Single,
+}
+/// The PAM service whose `SSH_AUTH_INFO_0` is trusted without the admin naming `ssh-sk` in
+/// the service's methods: it is sshd's own name, and sshd sets the variable itself.
+const SSHD_SERVICE: &str = "sshd";
 /// Invalid chooser answers before the login is refused (not counted as failures).
 const MAX_INVALID_CHOICES: u8 = 3;
 
 fn code_prompt(m: Method) -> &'static str {
     match m {
-        Method::Totp => TOTP_PROMPT,
+        // SSH security keys are never prompted for (`MethodSet::promptable`).
+        Method::Totp | Method::SshSk => TOTP_PROMPT,
         Method::Recovery => RECOVERY_PROMPT,
     }
 }
@@ -42,6 +63,7 @@ fn code_prompt(m: Method) -> &'static str {
 fn enroll_command(m: Method) -> &'static str {
     match m {
         Method::Totp => "mfactl enroll totp",
+        Method::SshSk => "mfactl enroll ssh-sk --pubkey FILE",
         Method::Recovery => "mfactl recovery generate",
     }
 }
@@ -170,6 +192,28 @@ impl Daemon {
 
     /// Starts a login for `facts.user` on `facts.service`.
     pub fn begin(&self, caller: &Caller, facts: &LoginFacts) -> Result<Step, MfaError> {
+        self.begin_login(caller, facts, PromptStyle::Separate)
+            .map(|(step, _)| step)
+    }
+
+    /// Starts a single-prompt login: like [`Daemon::begin`], but a factor is asked for as
+    /// one TOTP prompt whose answer ends with the code. Also returns the number of trailing
+    /// characters that form the code (0 unless the step is a prompt); the module sends only
+    /// those, and hands the rest (the password) to the next module.
+    pub fn begin_single_prompt(
+        &self,
+        caller: &Caller,
+        facts: &LoginFacts,
+    ) -> Result<(Step, u32), MfaError> {
+        self.begin_login(caller, facts, PromptStyle::Single)
+    }
+
+    fn begin_login(
+        &self,
+        caller: &Caller,
+        facts: &LoginFacts,
+        style: PromptStyle,
+    ) -> Result<(Step, u32), MfaError> {
         mfa_core::username::check_user_name(&facts.user)
             .map_err(|e| MfaError::InvalidUser(e.to_string()))?;
         check_service(&facts.service)?;
@@ -195,19 +239,22 @@ impl Daemon {
                         loggable(user)
                     ),
                 );
-                return Ok(deny(
-                    service,
-                    user,
-                    DenyReason::Unavailable,
-                    "the user database could not be read.",
-                    &["Try again later or contact an administrator."],
+                return Ok((
+                    deny(
+                        service,
+                        user,
+                        DenyReason::Unavailable,
+                        "the user database could not be read.",
+                        &["Try again later or contact an administrator."],
+                    ),
+                    0,
                 ));
             }
         };
         let user_exists = account.is_some();
         let now = clock::now();
         let d = match self.decide(account.as_ref(), user, service, now) {
-            Err(e) => return Ok(self.unavailable(user, service, &e.to_string())),
+            Err(e) => return Ok((self.unavailable(user, service, &e.to_string()), 0)),
             Ok(d) => d,
         };
         let (mode, rule) = (d.mode, &d.rule);
@@ -220,9 +267,12 @@ impl Daemon {
                     "not-required",
                     &format!("mode={mode} rule={rule:?}"),
                 );
-                return Ok(Step::new(StepKind::NotRequired {
-                    reason: format!("service {service} is {mode} (rule {rule})"),
-                }));
+                return Ok((
+                    Step::new(StepKind::NotRequired {
+                        reason: format!("service {service} is {mode} (rule {rule})"),
+                    }),
+                    0,
+                ));
             }
             Verdict::Grace(until) => {
                 let date = clock::format_utc(until);
@@ -244,20 +294,192 @@ impl Daemon {
                     ),
                     format!("Run `{hint}` now to keep access after that date."),
                 ];
-                return Ok(step);
+                return Ok((step, 0));
             }
             Verdict::DenyNoMethod(expired) => {
-                return Ok(self.not_enrolled(&d, user, service, expired));
+                return Ok((self.not_enrolled(&d, user, service, expired), 0));
             }
-            Verdict::DenyLocked => return Ok(self.admin_locked(user, service)),
+            Verdict::DenyLocked => return Ok((self.admin_locked(user, service), 0)),
             Verdict::Ask(methods) => methods,
         };
         // The gate applies to unknown names too: they are throttled exactly like real
         // accounts, so being prompted or refused reveals nothing about existence.
         if let Some(refusal) = self.gate_refusal(d.failures, user, service, now) {
-            return Ok(refusal);
+            return Ok((refusal, 0));
         }
-        self.prompt_for(caller, Purpose::Login, user, service, user_exists, methods)
+        if methods.contains(Method::SshSk) {
+            // Trusted from sshd only, or where the admin named the method for the service.
+            let trusted = service == SSHD_SERVICE
+                || (d.allowed != MethodSet::all() && d.allowed.contains(Method::SshSk));
+            if trusted
+                && let Some(step) = self.ssh_sk_used(user, service, &facts.ssh_auth_info, now)
+            {
+                return Ok((step, 0));
+            }
+        }
+        let methods = methods.promptable();
+        if methods.is_empty() {
+            return Ok((self.only_ssh_sk(user, service), 0));
+        }
+        match style {
+            PromptStyle::Separate => self
+                .prompt_for(caller, Purpose::Login, user, service, user_exists, methods)
+                .map(|step| (step, 0)),
+            PromptStyle::Single => {
+                self.single_prompt_for(caller, user, service, user_exists, methods)
+            }
+        }
+    }
+
+    /// `Some(allow)` when `ssh_auth_info` (sshd's `SSH_AUTH_INFO_0`) shows that one of
+    /// `user`'s enrolled SSH security keys completed public-key authentication of this
+    /// connection (sshd checked its signature and the touch); `Some(deny)` when that cannot
+    /// be read; `None` otherwise (the user is prompted for another method).
+    fn ssh_sk_used(
+        &self,
+        user: &str,
+        service: &str,
+        ssh_auth_info: &str,
+        now: u64,
+    ) -> Option<Step> {
+        let rows = match self.store.ssh_sk_keys(user) {
+            Ok(rows) => rows,
+            Err(e) => return Some(self.unavailable(user, service, &e.to_string())),
+        };
+        // A row that no longer parses (it was checked at enrollment) counts for nothing.
+        let keys: Vec<(i64, SshSkPublicKey)> = rows
+            .into_iter()
+            .filter_map(|(id, blob)| Some((id, SshSkPublicKey::from_wire_blob(&blob).ok()?)))
+            .collect();
+        let enrolled: Vec<SshSkPublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+        match enrolled_sk_key_used(ssh_auth_info, &enrolled) {
+            SkFactor::Satisfied(key) => {
+                let id = keys.iter().find(|(_, k)| k == key).map_or(0, |(id, _)| *id);
+                if let Err(e) = self.store.mark_used(id, now) {
+                    return Some(self.unavailable(user, service, &e.to_string()));
+                }
+                self.audit_login(
+                    Level::Notice,
+                    user,
+                    service,
+                    "allow",
+                    &format!(
+                        "method=ssh-sk token={id} fingerprint={} why=\"sshd verified this enrolled security key\"",
+                        key.fingerprint()
+                    ),
+                );
+                Some(Step::new(StepKind::Allow {
+                    reason: format!("ssh-sk {id}"),
+                }))
+            }
+            SkFactor::NotSatisfied(miss) => {
+                self.audit_login(
+                    Level::Info,
+                    user,
+                    service,
+                    "ssh-sk-not-used",
+                    &format!("why={:?}", miss.to_string()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The denial for a user whose only method is an SSH security key that this login did
+    /// not use.
+    fn only_ssh_sk(&self, user: &str, service: &str) -> Step {
+        self.audit_login(
+            Level::Notice,
+            user,
+            service,
+            "deny",
+            "reason=ssh-sk-not-used",
+        );
+        deny(
+            service,
+            user,
+            DenyReason::NotEnrolled,
+            &format!(
+                "{user}'s second factor is an SSH security key, and this login did not use it."
+            ),
+            &[
+                "Log in over SSH with your sk- key (sshd: AuthenticationMethods publickey,keyboard-interactive),",
+                &format!(
+                    "or enroll a method you can type here: `mfactl enroll totp`, or ask an administrator to run `mfactl enroll totp {user}`."
+                ),
+            ],
+        )
+    }
+
+    /// The one prompt of single-prompt mode. It can only carry a TOTP code: a chooser or a
+    /// recovery code (whose length varies with how it is typed) cannot be split off a
+    /// password reliably.
+    fn single_prompt_for(
+        &self,
+        caller: &Caller,
+        user: &str,
+        service: &str,
+        user_exists: bool,
+        methods: MethodSet,
+    ) -> Result<(Step, u32), MfaError> {
+        let refuse = |why: &str, headline: String, hint: &str| {
+            self.audit_login(
+                Level::Notice,
+                user,
+                service,
+                "deny",
+                &format!("reason={why} prompt=single"),
+            );
+            deny(service, user, DenyReason::NotEnrolled, &headline, &[hint])
+        };
+        if !methods.contains(Method::Totp) {
+            let step = refuse(
+                "single-prompt-needs-totp",
+                format!(
+                    "{service} takes the password and an authenticator code in one answer, and {user} has no TOTP token to answer with."
+                ),
+                "Log in through a service that asks for each factor separately, or ask an administrator.",
+            );
+            return Ok((step, 0));
+        }
+        let digits = if user_exists {
+            match self.store.totp_digits(user) {
+                Ok(d) => d,
+                Err(e) => return Ok((self.unavailable(user, service, &e.to_string()), 0)),
+            }
+        } else {
+            Vec::new()
+        };
+        let digits = match digits[..] {
+            [] => DEFAULT_CODE_DIGITS,
+            [one] => one,
+            _ => {
+                let step = refuse(
+                    "single-prompt-mixed-digits",
+                    format!(
+                        "{user}'s TOTP tokens have codes of different lengths, so the code cannot be told apart from the password in one answer."
+                    ),
+                    "Keep tokens of one code length (`mfactl list`), or log in through a service that asks for each factor separately.",
+                );
+                return Ok((step, 0));
+            }
+        };
+        let flow = Flow {
+            owner: caller.sender.clone(),
+            user: user.to_owned(),
+            service: service.to_owned(),
+            user_exists,
+            started: Instant::now(),
+            purpose: Purpose::Login,
+            stage: Stage::Code(Method::Totp),
+        };
+        let id = self.flows.start(flow)?;
+        let step = Step::new(StepKind::Prompt {
+            flow: id,
+            text: SINGLE_PROMPT.into(),
+            echo: false,
+        });
+        Ok((step, digits))
     }
 
     /// The denial for a user who must give a factor and has none usable here.
@@ -416,10 +638,10 @@ impl Daemon {
         let user = account.name.as_str();
         let service = "mfactl";
         let snap = self.store.login_snapshot(user, service)?;
-        let methods = snap.methods();
+        let methods = snap.methods().promptable();
         if methods.is_empty() {
             return Err(MfaError::NotEnrolled(format!(
-                "{user} has no token or recovery code to confirm the change with"
+                "{user} has no TOTP token or recovery code to confirm the change with"
             )));
         }
         if snap.settings.locked_at > 0 {
@@ -492,7 +714,7 @@ impl Daemon {
                 user,
                 DenyReason::AuthFailed,
                 match method {
-                    Method::Totp => "the verification code was not accepted.",
+                    Method::Totp | Method::SshSk => "the verification code was not accepted.",
                     Method::Recovery => "the recovery code was not accepted.",
                 },
                 &[],
@@ -511,6 +733,7 @@ impl Daemon {
         }
         let oversize = answer.len() > MAX_ANSWER_LEN;
         let (result, malformed) = match method {
+            Method::SshSk => return not_accepted("reason=not-promptable"),
             Method::Totp => {
                 let code = if oversize {
                     None
@@ -606,6 +829,7 @@ impl Daemon {
                         "{user} has no {} any more.",
                         match method {
                             Method::Totp => "TOTP token",
+                            Method::SshSk => "SSH security key",
                             Method::Recovery => "unused recovery code",
                         }
                     ),

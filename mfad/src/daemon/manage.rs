@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 use mfa_core::code::parse_code;
 use mfa_core::policy::MethodSet;
 use mfa_core::recovery;
+use mfa_core::ssh_sk::SshSkPublicKey;
 use mfa_core::totp::{NEW_SECRET_BYTES, TotpKey, TotpParams, Verification};
 use mfa_core::username::loggable;
 use mfa_proto::{
@@ -599,6 +600,60 @@ impl Daemon {
             &format!("count={RECOVERY_CODE_COUNT}"),
         );
         Ok(shown)
+    }
+
+    /// Enrolls an SSH security key (`sk-…` public key line) for a user.
+    pub fn enroll_ssh_sk(
+        &self,
+        caller: &Caller,
+        user: &str,
+        name: &str,
+        public_key: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        let user = target_user(caller, user)?;
+        let account = authorized_account(caller, user)?;
+        let user = account.name.as_str();
+        let key = SshSkPublicKey::parse_openssh(public_key)
+            .map_err(|e| MfaError::InvalidArgument(format!("public key: {e}")))?;
+        let name = match name {
+            "" if crate::enroll::check_token_name(key.comment()).is_ok() => key.comment(),
+            "" => "ssh-sk",
+            given => given,
+        };
+        crate::enroll::check_token_name(name)?;
+        // A new key is a new way in, like new recovery codes.
+        let has_factor =
+            self.store.count_tokens(user)? > 0 || self.store.recovery_codes_left(user)? > 0;
+        let needs_step_up = !caller.admin && has_factor;
+        let info = self.with_step_up(caller, user, |fresh| {
+            if needs_step_up && !fresh {
+                return Err(MfaError::StepUpRequired(format!(
+                    "adding an SSH security key for {user} needs a fresh second factor first"
+                )));
+            }
+            match self.store.insert_ssh_sk(user, name, &key, clock::now()) {
+                Ok(info) => Ok((info, needs_step_up)),
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(MfaError::AlreadyExists(format!(
+                        "{user} already has a token named {name:?}"
+                    )))
+                }
+                Err(StoreError::Duplicate(m)) => Err(MfaError::AlreadyExists(m)),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        self.audit_admin(
+            caller,
+            "enroll",
+            user,
+            &format!(
+                "kind=ssh-sk token={} name={:?} fingerprint={}",
+                info.id, info.name, info.detail
+            ),
+        );
+        Ok(info)
     }
 
     /// How many unused recovery codes a user has.

@@ -4,6 +4,9 @@
 //! crash mid-migration leaves the previous version intact.
 
 use rusqlite::Connection;
+use zeroize::Zeroizing;
+
+use super::seal::{CHECK_AAD, CHECK_PLAINTEXT, SealKey, totp_aad};
 
 use crate::error::StoreError;
 
@@ -72,13 +75,57 @@ const MIGRATIONS: &[&str] = &[
         used_at INTEGER NOT NULL DEFAULT 0
      );
      CREATE INDEX recovery_codes_user ON recovery_codes (user);",
+    // 4 → 5: secrets at rest are sealed (seal.rs); this table holds one sealed known value
+    // that proves the key file belongs to this database. The existing TOTP secrets are
+    // sealed by `seal_existing_secrets`, in the same transaction.
+    "CREATE TABLE seal (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        check_value BLOB NOT NULL
+     );",
+    // 5 → 6: tokens of other kinds than TOTP. SQLite cannot change a CHECK constraint, so
+    // the table is rebuilt with the same rows, ids and id sequence. Per kind:
+    // - totp: secret = sealed secret; algorithm, digits, period; last_step = watermark;
+    // - ssh-sk: secret = the public key's wire blob (public); algorithm = key type;
+    //   detail = its SHA256 fingerprint; digits, period = 0;
+    // - fido2: reserved for FIDO2 credentials (sealed like TOTP secrets).
+    "CREATE TABLE tokens_v6 (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        user        TEXT    NOT NULL,
+        kind        TEXT    NOT NULL CHECK (kind IN ('totp', 'ssh-sk', 'fido2')),
+        name        TEXT    NOT NULL,
+        secret      BLOB    NOT NULL,
+        algorithm   TEXT    NOT NULL,
+        digits      INTEGER NOT NULL,
+        period      INTEGER NOT NULL,
+        last_step   INTEGER NOT NULL DEFAULT -1,
+        created     INTEGER NOT NULL,
+        last_used   INTEGER NOT NULL DEFAULT 0,
+        detail      TEXT    NOT NULL DEFAULT '',
+        CHECK (kind <> 'totp' OR (algorithm IN ('SHA1', 'SHA256', 'SHA512')
+                                  AND digits IN (6, 8) AND period IN (30, 60))),
+        UNIQUE (user, name)
+     );
+     INSERT INTO tokens_v6 (id, user, kind, name, secret, algorithm, digits, period,
+                            last_step, created, last_used)
+        SELECT id, user, kind, name, secret, algorithm, digits, period, last_step, created,
+               last_used FROM tokens;
+     INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'tokens_v6', seq FROM sqlite_sequence WHERE name = 'tokens';
+     DROP TABLE tokens;
+     ALTER TABLE tokens_v6 RENAME TO tokens;
+     CREATE INDEX tokens_user ON tokens (user);
+     CREATE INDEX tokens_ssh_sk ON tokens (secret) WHERE kind = 'ssh-sk';",
 ];
+
+/// The version whose migration seals the secrets stored in clear by earlier versions.
+const SEALING_VERSION: i64 = 5;
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database up to [`CURRENT_VERSION`].
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// Brings the database up to [`CURRENT_VERSION`]; `key` seals what earlier versions kept in
+/// clear. Each step is one transaction: a crash leaves the previous version, intact.
+pub fn migrate(conn: &mut Connection, key: &SealKey) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > CURRENT_VERSION {
         return Err(StoreError::TooNew {
@@ -89,8 +136,34 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
         tx.execute_batch(sql)?;
+        if index as i64 + 1 == SEALING_VERSION {
+            seal_existing_secrets(&tx, key)?;
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;
     }
+    Ok(())
+}
+
+/// Seals every TOTP secret stored in clear, and records the key check value.
+fn seal_existing_secrets(tx: &rusqlite::Transaction<'_>, key: &SealKey) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String, Zeroizing<Vec<u8>>)> = {
+        let mut stmt = tx.prepare("SELECT id, user, secret FROM tokens")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, Zeroizing::new(r.get(2)?)))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, user, secret) in &rows {
+        let sealed = key.seal(&totp_aad(user), secret)?;
+        tx.execute(
+            "UPDATE tokens SET secret = ?1 WHERE id = ?2",
+            rusqlite::params![sealed, id],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO seal (id, check_value) VALUES (1, ?1)",
+        [key.seal(CHECK_AAD, CHECK_PLAINTEXT)?],
+    )?;
     Ok(())
 }

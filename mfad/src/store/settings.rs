@@ -44,6 +44,8 @@ pub struct LoginSnapshot {
     pub rule: Option<ServiceRule>,
     /// Number of TOTP tokens.
     pub totp_tokens: u32,
+    /// Number of SSH security keys.
+    pub ssh_sk_keys: u32,
     /// Unused recovery codes.
     pub recovery_left: u32,
     /// The user's settings.
@@ -59,12 +61,15 @@ pub struct LoginSnapshot {
 }
 
 impl LoginSnapshot {
-    /// The methods the user can answer with: TOTP when they have a token, recovery codes
-    /// while some are unused.
+    /// The methods the user has: TOTP when they have a token, SSH security keys, recovery
+    /// codes while some are unused.
     pub fn methods(&self) -> MethodSet {
         let mut m = MethodSet::EMPTY;
         if self.totp_tokens > 0 {
             m.insert(Method::Totp);
+        }
+        if self.ssh_sk_keys > 0 {
+            m.insert(Method::SshSk);
         }
         if self.recovery_left > 0 {
             m.insert(Method::Recovery);
@@ -125,12 +130,13 @@ impl Store {
             .optional()?
             .map(|(s, m, methods)| parse_rule(s, &m, &methods))
             .transpose()?;
-        let (totp_tokens, recovery_left): (u32, u32) = conn
+        let (totp_tokens, ssh_sk_keys, recovery_left): (u32, u32, u32) = conn
             .prepare_cached(
                 "SELECT (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'totp'),
+                        (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'ssh-sk'),
                         (SELECT COUNT(*) FROM recovery_codes WHERE user = ?1 AND used_at = 0)",
             )?
-            .query_row([user], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let settings = read_settings(&conn, user)?;
         let failures = super::verify::read_state(&conn, user)?;
         let enforced_groups = conn
@@ -154,6 +160,7 @@ impl Store {
         Ok(LoginSnapshot {
             rule,
             totp_tokens,
+            ssh_sk_keys,
             recovery_left,
             settings,
             failures,

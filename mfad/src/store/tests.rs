@@ -398,3 +398,53 @@ fn the_login_snapshot_reads_rules_settings_and_deadlines() {
     assert!(store.set_grace("user:alice", None).unwrap());
     assert!(!store.set_grace("user:alice", None).unwrap());
 }
+
+#[test]
+fn given_a_version_4_database_with_secrets_in_clear_when_opened_then_they_are_sealed_and_still_verify()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = dir.path().join("mfa.db");
+    let k = enrolled(&Store::open(&path).unwrap());
+    // Back to what version 4 wrote: the secret in clear, no key check, no key file.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE seal; UPDATE tokens SET secret = X'3132333435363738393031323334353637383930';
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    std::fs::remove_file(seal::default_key_path(&path)).unwrap();
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrations::CURRENT_VERSION);
+    let sealed: Vec<u8> = store
+        .lock()
+        .query_row("SELECT secret FROM tokens", [], |r| r.get(0))
+        .unwrap();
+    assert!(!sealed.windows(20).any(|w| w == b"12345678901234567890"));
+    let c = parse_code(&k.code_at(NOW)).unwrap();
+    let outcome = store
+        .verify_totp("alice", Some(&c), NOW, 1, &RateLimit::default())
+        .unwrap();
+    assert!(
+        matches!(outcome, VerifyOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn given_a_sealed_secret_moved_to_another_user_then_it_does_not_open() {
+    let store = Store::open_in_memory().unwrap();
+    enrolled(&store);
+    store
+        .lock()
+        .execute("UPDATE tokens SET user = 'mallory'", [])
+        .unwrap();
+    let c = parse_code(&key().code_at(NOW)).unwrap();
+    let e = store
+        .verify_totp("mallory", Some(&c), NOW, 1, &RateLimit::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("does not open"), "{e}");
+}

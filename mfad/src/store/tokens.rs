@@ -1,8 +1,8 @@
 //! Token rows: insert (at enrollment), list, remove.
 
 use rusqlite::{OptionalExtension, params};
-use zeroize::Zeroizing;
 
+use mfa_core::ssh_sk::SshSkPublicKey;
 use mfa_core::totp::{TotpKey, TotpParams};
 use mfa_proto::{TokenInfo, TotpAlgorithm};
 
@@ -62,10 +62,12 @@ pub(super) fn row_to_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> 
         period: r.get(6)?,
         created: r.get(7)?,
         last_used: r.get(8)?,
+        detail: r.get(9)?,
     })
 }
 
-const INFO_COLUMNS: &str = "id, user, kind, name, algorithm, digits, period, created, last_used";
+const INFO_COLUMNS: &str =
+    "id, user, kind, name, algorithm, digits, period, created, last_used, detail";
 
 pub(super) fn parse_params(
     algorithm: &str,
@@ -110,13 +112,16 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let p = t.key.params();
+        let sealed = self
+            .key
+            .seal(&super::seal::totp_aad(t.user), t.key.secret())?;
         tx.execute(
             "INSERT INTO tokens (user, kind, name, secret, algorithm, digits, period, last_step, created)
              VALUES (?1, 'totp', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 t.user,
                 t.name,
-                t.key.secret(),
+                sealed,
                 p.algorithm.as_str(),
                 p.digits,
                 p.period,
@@ -128,6 +133,68 @@ impl Store {
         let info = info_by_id(&tx, id)?;
         tx.commit()?;
         Ok(info)
+    }
+
+    /// Saves an SSH security key (`sk-…` public key) for `user`. Fails with a constraint
+    /// error if the name is taken, and with [`StoreError::Duplicate`] if the user already has
+    /// that key.
+    pub fn insert_ssh_sk(
+        &self,
+        user: &str,
+        name: &str,
+        key: &SshSkPublicKey,
+        now: u64,
+    ) -> Result<TokenInfo, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let blob = key.wire_blob();
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT name FROM tokens WHERE user = ?1 AND kind = 'ssh-sk' AND secret = ?2",
+                params![user, blob],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            return Err(StoreError::Duplicate(format!(
+                "{user} already has this key, as {existing:?}"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO tokens (user, kind, name, secret, algorithm, digits, period, created, detail)
+             VALUES (?1, 'ssh-sk', ?2, ?3, ?4, 0, 0, ?5, ?6)",
+            params![
+                user,
+                name,
+                blob,
+                key.key_type().algorithm(),
+                now as i64,
+                key.fingerprint()
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let info = info_by_id(&tx, id)?;
+        tx.commit()?;
+        Ok(info)
+    }
+
+    /// `user`'s SSH security keys as (token id, wire blob).
+    pub fn ssh_sk_keys(&self, user: &str) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, secret FROM tokens WHERE user = ?1 AND kind = 'ssh-sk' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([user], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records that token `id` was just used (SSH security keys, which have no watermark).
+    pub fn mark_used(&self, id: i64, now: u64) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE tokens SET last_used = ?1 WHERE id = ?2",
+            params![now as i64, id],
+        )?;
+        Ok(())
     }
 
     /// Whether `user` already has a token called `name`.
@@ -150,6 +217,16 @@ impl Store {
             "SELECT {INFO_COLUMNS} FROM tokens WHERE user = ?1 ORDER BY id"
         ))?;
         let rows = stmt.query_map([user], row_to_info)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The code lengths of `user`'s TOTP tokens, each once, shortest first.
+    pub fn totp_digits(&self, user: &str) -> Result<Vec<u32>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT digits FROM tokens WHERE user = ?1 AND kind = 'totp' ORDER BY digits",
+        )?;
+        let rows = stmt.query_map([user], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -220,7 +297,9 @@ impl Store {
         Ok(Some(info))
     }
 
+    /// `user`'s TOTP tokens with their secrets unsealed (wiped on drop).
     pub(super) fn load_totp_keys(
+        &self,
         tx: &rusqlite::Transaction<'_>,
         user: &str,
     ) -> Result<Vec<StoredToken>, StoreError> {
@@ -231,7 +310,11 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let secret: Zeroizing<Vec<u8>> = Zeroizing::new(r.get(1)?);
+            let sealed: Vec<u8> = r.get(1)?;
+            let secret = self
+                .key
+                .open(&super::seal::totp_aad(user), &sealed)
+                .map_err(|e| StoreError::BadRow(format!("token {id}: the secret {e}")))?;
             let algorithm: String = r.get(2)?;
             let params = parse_params(&algorithm, r.get(3)?, r.get(4)?)?;
             let last_step: i64 = r.get(5)?;

@@ -143,7 +143,7 @@ impl Store {
             Ok(state) => state,
             Err(refusal) => return Ok(refusal),
         };
-        let tokens = Store::load_totp_keys(&tx, user)?;
+        let tokens = self.load_totp_keys(&tx, user)?;
         if tokens.is_empty() {
             return Ok(VerifyOutcome::NotEnrolled);
         }

@@ -186,7 +186,15 @@ fn the_documented_defaults_are_the_parser_defaults() {
                 assert!(doc.description.contains(&MAX_TIMEOUT_MS.to_string()));
             }
             ("debug", ArgDefault::Off) => assert!(!defaults.debug),
+            ("single_prompt", ArgDefault::Off) => assert!(!defaults.single_prompt),
             (key, default) => panic!("{key}: check the default {default:?} in this test"),
         }
     }
+}
+
+#[test]
+fn single_prompt_is_a_flag_given_once() {
+    assert!(parse(&["single_prompt"]).unwrap().single_prompt);
+    assert!(parse(&["single_prompt", "single_prompt"]).is_err());
+    assert!(parse(&["single_prompt=yes"]).is_err());
 }

@@ -16,27 +16,31 @@ use super::*;
 
 /// What the user saw and typed.
 #[derive(Debug, Clone, PartialEq)]
-enum Shown {
+pub(super) enum Shown {
     Prompt(String, bool),
     Info(String),
     Error(String),
 }
 
 #[derive(Default)]
-struct ScriptedIo {
-    answers: VecDeque<Result<String, ConvError>>,
-    shown: Vec<Shown>,
+pub(super) struct ScriptedIo {
+    pub(super) answers: VecDeque<Result<String, ConvError>>,
+    pub(super) shown: Vec<Shown>,
+    /// `PAM_AUTHTOK` (single-prompt mode).
+    pub(super) authtok: Option<Result<String, ConvError>>,
+    /// Whether storing `PAM_AUTHTOK` fails.
+    pub(super) authtok_refused: bool,
 }
 
 impl ScriptedIo {
-    fn answering(answers: impl IntoIterator<Item = Result<String, ConvError>>) -> Self {
+    pub(super) fn answering(answers: impl IntoIterator<Item = Result<String, ConvError>>) -> Self {
         ScriptedIo {
             answers: answers.into_iter().collect(),
-            shown: Vec::new(),
+            ..ScriptedIo::default()
         }
     }
 
-    fn errors(&self) -> Vec<&str> {
+    pub(super) fn errors(&self) -> Vec<&str> {
         self.shown
             .iter()
             .filter_map(|s| match s {
@@ -44,6 +48,24 @@ impl ScriptedIo {
                 _ => None,
             })
             .collect()
+    }
+}
+
+impl single::PasswordItem for ScriptedIo {
+    fn password(&mut self) -> Result<Option<Zeroizing<String>>, ConvError> {
+        match &self.authtok {
+            None => Ok(None),
+            Some(Ok(text)) => Ok(Some(Zeroizing::new(text.clone()))),
+            Some(Err(e)) => Err(*e),
+        }
+    }
+
+    fn set_password(&mut self, password: &str) -> Result<(), PamError> {
+        if self.authtok_refused {
+            return Err(PamError::BUF_ERR);
+        }
+        self.authtok = Some(Ok(password.to_owned()));
+        Ok(())
     }
 }
 
@@ -68,23 +90,26 @@ impl PamIo for ScriptedIo {
 
 /// What the daemon was asked.
 #[derive(Debug, Clone, PartialEq)]
-enum Call {
+pub(super) enum Call {
     Begin(String),
+    BeginSinglePrompt(String),
     Answer(String, String),
     Cancel(String),
 }
 
 #[derive(Default)]
-struct ScriptedDaemon {
-    replies: VecDeque<Result<WireStep, MfaError>>,
-    calls: Vec<Call>,
+pub(super) struct ScriptedDaemon {
+    pub(super) replies: VecDeque<Result<WireStep, MfaError>>,
+    pub(super) calls: Vec<Call>,
+    /// The code length `BeginSinglePrompt` returns.
+    pub(super) code_chars: u32,
 }
 
 impl ScriptedDaemon {
-    fn replying(replies: impl IntoIterator<Item = Result<WireStep, MfaError>>) -> Self {
+    pub(super) fn replying(replies: impl IntoIterator<Item = Result<WireStep, MfaError>>) -> Self {
         ScriptedDaemon {
             replies: replies.into_iter().collect(),
-            calls: Vec::new(),
+            ..ScriptedDaemon::default()
         }
     }
 
@@ -94,7 +119,7 @@ impl ScriptedDaemon {
             .expect("the flow called the daemon more than scripted")
     }
 
-    fn cancels(&self) -> Vec<&str> {
+    pub(super) fn cancels(&self) -> Vec<&str> {
         self.calls
             .iter()
             .filter_map(|c| match c {
@@ -111,6 +136,14 @@ impl Daemon for ScriptedDaemon {
         self.next()
     }
 
+    async fn begin_single_prompt(
+        &mut self,
+        facts: &LoginFacts,
+    ) -> Result<(WireStep, u32), MfaError> {
+        self.calls.push(Call::BeginSinglePrompt(facts.user.clone()));
+        self.next().map(|step| (step, self.code_chars))
+    }
+
     async fn answer(&mut self, flow: &str, answer: &str) -> Result<WireStep, MfaError> {
         self.calls
             .push(Call::Answer(flow.to_owned(), answer.to_owned()));
@@ -122,7 +155,7 @@ impl Daemon for ScriptedDaemon {
     }
 }
 
-fn facts() -> LoginFacts {
+pub(super) fn facts() -> LoginFacts {
     LoginFacts {
         user: "alice".into(),
         service: "sshd".into(),
@@ -130,7 +163,7 @@ fn facts() -> LoginFacts {
     }
 }
 
-fn prompt(flow: &str, text: &str) -> Result<WireStep, MfaError> {
+pub(super) fn prompt(flow: &str, text: &str) -> Result<WireStep, MfaError> {
     Ok(Step::new(StepKind::Prompt {
         flow: flow.into(),
         text: text.into(),
@@ -139,14 +172,14 @@ fn prompt(flow: &str, text: &str) -> Result<WireStep, MfaError> {
     .into())
 }
 
-fn allow() -> Result<WireStep, MfaError> {
+pub(super) fn allow() -> Result<WireStep, MfaError> {
     Ok(Step::new(StepKind::Allow {
         reason: "totp".into(),
     })
     .into())
 }
 
-fn deny(reason: DenyReason, message: &str) -> Result<WireStep, MfaError> {
+pub(super) fn deny(reason: DenyReason, message: &str) -> Result<WireStep, MfaError> {
     Ok(Step::new(StepKind::Deny {
         reason,
         message: message.into(),

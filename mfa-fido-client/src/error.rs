@@ -1,0 +1,60 @@
+//! What can go wrong talking to a security key.
+
+use thiserror::Error;
+
+/// Why make_credential or get_assertion did not return an answer from the key.
+///
+/// The messages are written for the person at the key (the module shows them) and say what
+/// to do; [`ClientError::is_no_device`] tells the caller to fall back to other methods.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// No security key is plugged in (or none can be opened).
+    #[error("no security key found: plug in your key and try again")]
+    NoDevice,
+    /// More than one key is plugged in; which one to use is ambiguous.
+    #[error("several security keys are plugged in: leave only one and try again")]
+    MultipleDevices,
+    /// The key gave up waiting for a touch (or the caller's deadline passed).
+    #[error("the security key was not touched in time")]
+    Timeout,
+    /// The key holds none of the allowed credentials: it is not a key enrolled here.
+    #[error("this security key is not enrolled for this account on this host")]
+    NoCredentials,
+    /// The key is already enrolled for this account (it holds an excluded credential).
+    #[error("this security key is already enrolled for this account")]
+    CredentialExcluded,
+    /// The key needs its PIN for this operation.
+    #[error("the security key needs its PIN")]
+    PinRequired,
+    /// The PIN was wrong.
+    #[error("wrong PIN for the security key")]
+    PinInvalid,
+    /// Too many wrong PINs: the key is locked (reset it, or re-plug it when it says so).
+    #[error("the security key's PIN is blocked after too many wrong attempts")]
+    PinBlocked,
+    /// A PIN was given but the key has none set.
+    #[error("the security key has no PIN set; set one with the key vendor's tool")]
+    PinNotSet,
+    /// User verification was asked for, and the key has no built-in UV nor a PIN given.
+    #[error("the security key cannot verify the user (no PIN given, no built-in biometric)")]
+    UserVerificationUnavailable,
+    /// The key supports none of the requested algorithms.
+    #[error("the security key supports neither ES256 nor EdDSA credentials")]
+    UnsupportedAlgorithm,
+    /// The request cannot be sent (a caller bug).
+    #[error("invalid FIDO2 request: {0}")]
+    InvalidRequest(String),
+    /// Any other failure of the key or of the transport (details for the log).
+    #[error("the security key failed: {0}")]
+    Device(String),
+    /// The FIDO2 library panicked; the call was abandoned safely.
+    #[error("the security key library failed unexpectedly")]
+    Panicked,
+}
+
+impl ClientError {
+    /// No key to talk to: the login should offer the user's other methods, if any.
+    pub fn is_no_device(&self) -> bool {
+        matches!(self, ClientError::NoDevice)
+    }
+}
