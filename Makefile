@@ -23,7 +23,7 @@ APT_BUILD := pkg-config libpam0g-dev
 # busctl (systemd) for the real-login tests.
 APT_RUNTIME := dbus-daemon dbus-bin pamtester libpam-wrapper oathtool sqlite3 \
 	libpam-google-authenticator python3-pexpect openssh-server openssh-client sudo \
-	util-linux iproute2 login passwd systemd python3-fido2 fido2-tools
+	util-linux iproute2 login passwd systemd python3-fido2 fido2-tools faketime
 # Only if Cargo.lock pulls them in: bindgen (libclang) and hidapi's libudev probe.
 APT_EXTRA := $(if $(shell grep -s '^name = "clang-sys"$$' Cargo.lock),libclang-dev) \
 	$(if $(shell grep -s '^name = "hidapi"$$' Cargo.lock),libudev-dev)
@@ -203,6 +203,46 @@ uninstall: ## Remove what `make install` installed (give it the same variables)
 	done; \
 	for d in $(DESTDIR)$(EXAMPLEDIR) $(DESTDIR)$(DOCDIR); do \
 		if [ -d "$$d" ] && [ -z "$$(ls -A "$$d")" ]; then echo "rmdir $$d"; rmdir "$$d"; fi; \
+	done
+
+.PHONY: bench
+# Release mfad (as `make install` builds it), the shipped module (release-small) and the bench
+# crate; then the side-by-side run (root, a few minutes; LEAK_CALLS=1000000 for a full
+# million-call leak check) and the criterion benches of mfa-core's hot paths.
+bench: deps ## Speed and footprint vs pam_google_authenticator (root; target/bench/results.json)
+	$(CARGO) build $(LOCKED) --release -p mfad </dev/null
+	$(CARGO) build $(LOCKED) --profile release-small -p pam_mfa </dev/null
+	$(CARGO) build $(LOCKED) --release -p mfa-bench </dev/null
+	$(TARGET_DIR)/release/mfa-bench --target-dir $(TARGET_DIR) \
+		$(if $(LEAK_CALLS),--leak-calls $(LEAK_CALLS)) </dev/null
+	$(CARGO) bench $(LOCKED) -p mfa-core --bench hot_paths -- \
+		--warm-up-time 1 --measurement-time 2 </dev/null
+
+.PHONY: fuzz-smoke
+# cargo-fuzz (libFuzzer) on the stable toolchain: `--sanitizer none` needs no -Z flag, so no
+# nightly and no RUSTC_BOOTSTRAP; coverage instrumentation (sancov) works on stable. The fuzz
+# crate is its own workspace (fuzz/Cargo.toml), built in fuzz/target. Not part of `make test`:
+# on a fresh machine the cargo-fuzz install (~1.5 min) and the instrumented build (~6 min)
+# alone exceed the budget. FUZZ_SECONDS per target; fails on the first crash (the input is
+# kept in fuzz/artifacts/TARGET/).
+FUZZ_TARGETS := module_args config codes otpauth_uri ssh_auth_info fido2 daemon_verify conversation
+FUZZ_SECONDS ?= 15
+CARGO_FUZZ_VERSION := 0.13.2
+fuzz-smoke: deps ## Build every fuzz target and run each for FUZZ_SECONDS (default 15)
+	@cargo-fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" \
+		|| $(CARGO) install --locked --version $(CARGO_FUZZ_VERSION) cargo-fuzz </dev/null
+	cd fuzz && $(CARGO) fuzz build --sanitizer none -O </dev/null
+	@mkdir -p $(TARGET_DIR)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		log=$(abspath $(TARGET_DIR))/fuzz-$$t.log; \
+		echo "==> fuzz $$t for $(FUZZ_SECONDS) s (log: $$log)"; \
+		if ! (cd fuzz && $(CARGO) fuzz run --sanitizer none -O $$t corpus/$$t -- \
+				-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 </dev/null >"$$log" 2>&1); then \
+			tail -n 60 "$$log" >&2; echo "make fuzz-smoke: $$t FAILED (input in fuzz/artifacts/$$t/)" >&2; \
+			exit 1; \
+		fi; \
+		grep -E '^Done [0-9]+ runs' "$$log" | sed "s/^/   $$t: /"; \
 	done
 
 clean: ## cargo clean (removes the shared target directory)

@@ -38,6 +38,37 @@ pub struct Config {
     pub totp: TotpConfig,
     /// `[rate_limit]`
     pub rate_limit: RateLimit,
+    /// `[fido2]`
+    pub fido2: Fido2Config,
+}
+
+/// Longest FIDO2 challenge lifetime accepted: well below the five minutes a login flow
+/// lives, and above the 30 s keys wait for a touch.
+pub const MAX_CHALLENGE_TTL_SECS: u64 = 300;
+/// Default FIDO2 challenge lifetime: a touch (and a PIN) fits, a captured challenge is
+/// soon useless.
+pub const DEFAULT_CHALLENGE_TTL_SECS: u64 = 60;
+/// Longest relying-party ID accepted (a host name is at most 253 characters).
+pub const MAX_RP_ID_LEN: usize = 256;
+
+/// `[fido2]`: local security keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fido2Config {
+    /// The relying-party ID credentials are made for; default `pam_mfa://<hostname>`
+    /// ([`crate::fido2::host_rp_id`]). Changing it makes every enrolled key unusable.
+    pub rp_id: Option<String>,
+    /// Seconds a login challenge stays valid (1 to [`MAX_CHALLENGE_TTL_SECS`]).
+    pub challenge_ttl_secs: u64,
+}
+
+impl Default for Fido2Config {
+    fn default() -> Self {
+        Fido2Config {
+            rp_id: None,
+            challenge_ttl_secs: DEFAULT_CHALLENGE_TTL_SECS,
+        }
+    }
 }
 
 /// `[daemon]`: who may administer, and how tokens are labelled.
@@ -100,6 +131,25 @@ impl Config {
                 why: "must be 1 to 64 characters without ':'".into(),
             });
         }
+        let ttl = cfg.fido2.challenge_ttl_secs;
+        if ttl == 0 || ttl > MAX_CHALLENGE_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                key: "fido2.challenge_ttl_secs",
+                why: format!("must be 1 to {MAX_CHALLENGE_TTL_SECS}, not {ttl}"),
+            });
+        }
+        if let Some(rp_id) = &cfg.fido2.rp_id
+            && (rp_id.is_empty()
+                || rp_id.len() > MAX_RP_ID_LEN
+                || rp_id.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "fido2.rp_id",
+                why: format!(
+                    "must be 1 to {MAX_RP_ID_LEN} bytes without spaces or control characters"
+                ),
+            });
+        }
         Ok(cfg)
     }
 }
@@ -145,6 +195,29 @@ mod tests {
             .to_string();
         assert!(e.contains("daemon.issuer"), "{e}");
         assert!(Config::parse("[totp]\nwindow = \"one\"\n").is_err());
+        for bad in [
+            "challenge_ttl_secs = 0",
+            "challenge_ttl_secs = 301",
+            "rp_id = \"\"",
+            "rp_id = \"a b\"",
+        ] {
+            let e = Config::parse(&format!("[fido2]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("fido2."), "{bad}: {e}");
+        }
+        let e = Config::parse("[fido2]\nttl = 5\n").unwrap_err().to_string();
+        assert!(e.contains("ttl"), "{e}");
+    }
+
+    #[test]
+    fn fido2_defaults_and_overrides() {
+        let d = Config::default().fido2;
+        assert_eq!((d.rp_id, d.challenge_ttl_secs), (None, 60));
+        let c = Config::parse("[fido2]\nrp_id = \"pam_mfa://bastion\"\nchallenge_ttl_secs = 2\n")
+            .unwrap();
+        assert_eq!(c.fido2.rp_id.as_deref(), Some("pam_mfa://bastion"));
+        assert_eq!(c.fido2.challenge_ttl_secs, 2);
     }
 
     #[test]

@@ -55,6 +55,9 @@ impl FromStr for ServiceMode {
 pub enum Method {
     /// A TOTP authenticator app.
     Totp,
+    /// A FIDO2 security key plugged into this host: the module runs get_assertion on it
+    /// against a fresh challenge from mfad, which verifies the signed answer.
+    Fido2,
     /// An SSH security key (`sk-` key) that sshd verified during public-key authentication
     /// of this login (`SSH_AUTH_INFO_0`). Never prompted for: it is proven upstream or not.
     SshSk,
@@ -65,12 +68,13 @@ pub enum Method {
 impl Method {
     /// Every method, in the order the chooser offers them (recovery codes last: they are
     /// the fallback, not the habit).
-    pub const ALL: [Method; 3] = [Method::Totp, Method::SshSk, Method::Recovery];
+    pub const ALL: [Method; 4] = [Method::Totp, Method::Fido2, Method::SshSk, Method::Recovery];
 
     /// The stored and typed name (`mfa_proto::METHOD_NAMES`).
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Totp => "totp",
+            Method::Fido2 => "fido2",
             Method::SshSk => "ssh-sk",
             Method::Recovery => "recovery",
         }
@@ -80,6 +84,7 @@ impl Method {
     pub fn label(self) -> &'static str {
         match self {
             Method::Totp => "Authenticator app (TOTP code)",
+            Method::Fido2 => "Security key (FIDO2 touch)",
             Method::SshSk => "SSH security key (sk- key used for this SSH login)",
             Method::Recovery => "Recovery code",
         }
@@ -102,6 +107,7 @@ impl Method {
             Method::Totp => 1,
             Method::Recovery => 2,
             Method::SshSk => 4,
+            Method::Fido2 => 8,
         }
     }
 }
@@ -421,13 +427,21 @@ mod tests {
     #[test]
     fn method_sets_parse_store_and_refuse_unknown_names() {
         assert_eq!(MethodSet::from_names::<&str>(&[]), Ok(MethodSet::all()));
-        let s = MethodSet::from_names(&["recovery", "ssh-sk", "totp"]).unwrap();
+        let s = MethodSet::from_names(&["recovery", "ssh-sk", "fido2", "totp"]).unwrap();
         assert_eq!(s, MethodSet::all());
         assert_eq!(s.to_stored(), "");
-        let typed = MethodSet::from_names(&["recovery", "totp"]).unwrap();
-        assert_eq!(typed.to_stored(), "totp,recovery");
+        let typed = MethodSet::from_names(&["recovery", "fido2", "totp"]).unwrap();
+        assert_eq!(typed.to_stored(), "totp,fido2,recovery");
         assert_eq!(MethodSet::all().promptable(), typed);
         assert!(!Method::SshSk.is_promptable() && Method::SshSk.is_token());
+        assert!(Method::Fido2.is_promptable() && Method::Fido2.is_token());
+        assert_eq!(Method::Fido2.label(), "Security key (FIDO2 touch)");
+        // An explicit list keeps its meaning: it does not grow when methods are added.
+        assert!(
+            !MethodSet::from_stored("totp,ssh-sk,recovery")
+                .unwrap()
+                .contains(Method::Fido2)
+        );
         let t = MethodSet::from_names(&["totp"]).unwrap();
         assert_eq!(t.to_stored(), "totp");
         assert_eq!(MethodSet::from_stored("totp"), Ok(t));

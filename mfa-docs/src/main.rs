@@ -225,10 +225,11 @@ fn pam_mfa_page(date: &str) -> Vec<u8> {
     r.control("SH", ["DESCRIPTION"]);
     r.text([
         roman(
-            "pam_mfa asks for a second factor (a TOTP code, a recovery code) during \
-             authentication, after the password (or with it, in single_prompt mode), and \
-             accepts an SSH security key (sk- key) that sshd verified for this login when it is \
-             enrolled. It holds no secrets and makes no decision of its own: it asks ",
+            "pam_mfa asks for a second factor (a TOTP code, a touch on a FIDO2 security key \
+             plugged into this host, a recovery code) during authentication, after the \
+             password (or with it, in single_prompt mode), and accepts an SSH security key \
+             (sk- key) that sshd verified for this login when it is enrolled. It holds no \
+             secrets and makes no decision of its own: it asks ",
         ),
         bold("mfad"),
         roman("(8) over D-Bus (the name "),
@@ -249,6 +250,17 @@ fn pam_mfa_page(date: &str) -> Vec<u8> {
          that the bus name is owned by a process running as root. The bus address comes only \
          from the module arguments (never from the environment), and the typed code is wiped \
          from memory after use and never logged. Messages go to syslog (authpriv).",
+    );
+    para(
+        &mut r,
+        "FIDO2 security keys: mfad sends a fresh challenge; the module shows \"Touch your \
+         security key\", asks for the key's PIN when the credential requires user \
+         verification (the PIN goes to the key only), runs get_assertion on the one USB key \
+         plugged in (through libudev and hidraw, on the calling thread) and sends the signed \
+         answer to mfad, which verifies it. Talking to the key is not bounded by timeout=: the \
+         key itself gives up waiting for a touch after about 30 seconds, and mfad refuses an \
+         answer that comes after the challenge expired ([fido2] challenge_ttl_secs). With no \
+         usable key the user is offered their other methods, or denied.",
     );
 
     r.control("SH", ["OPTIONS"]);

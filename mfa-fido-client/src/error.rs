@@ -57,4 +57,54 @@ impl ClientError {
     pub fn is_no_device(&self) -> bool {
         matches!(self, ClientError::NoDevice)
     }
+
+    /// A stable short code for the daemon and the logs (`Fido2Unavailable`'s reason).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::NoDevice => "no-device",
+            ClientError::MultipleDevices => "multiple-devices",
+            ClientError::Timeout => "timeout",
+            ClientError::NoCredentials => "no-credentials",
+            ClientError::CredentialExcluded => "credential-excluded",
+            ClientError::PinRequired => "pin-required",
+            ClientError::PinInvalid => "pin-invalid",
+            ClientError::PinBlocked => "pin-blocked",
+            ClientError::PinNotSet => "pin-not-set",
+            ClientError::UserVerificationUnavailable => "uv-unavailable",
+            ClientError::UnsupportedAlgorithm => "unsupported-algorithm",
+            ClientError::InvalidRequest(_) => "invalid-request",
+            ClientError::Device(_) => "device-error",
+            ClientError::Panicked => "panicked",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientError;
+
+    #[test]
+    fn codes_are_distinct_short_and_plain() {
+        let all = [
+            ClientError::NoDevice,
+            ClientError::MultipleDevices,
+            ClientError::Timeout,
+            ClientError::NoCredentials,
+            ClientError::CredentialExcluded,
+            ClientError::PinRequired,
+            ClientError::PinInvalid,
+            ClientError::PinBlocked,
+            ClientError::PinNotSet,
+            ClientError::UserVerificationUnavailable,
+            ClientError::UnsupportedAlgorithm,
+            ClientError::InvalidRequest("x".into()),
+            ClientError::Device("x".into()),
+            ClientError::Panicked,
+        ];
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(ClientError::code).collect();
+        assert_eq!(codes.len(), all.len());
+        for c in codes {
+            assert!(c.len() <= 32 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! The module sends [`LoginFacts`] with `Begin`; the daemon answers with one [`Step`] at a
 //! time. A [`StepKind::Prompt`] carries a flow id that the module sends back with the user's
-//! answer. Every other kind ends the conversation. Only [`StepKind::Allow`] may ever become
+//! answer; a [`StepKind::Fido2`] one that the module uses to fetch the challenge
+//! (`Fido2Request`) and to send the security key's signed answer (`AnswerFido2`, or
+//! `Fido2Unavailable` when there is no usable key). Every other kind ends the conversation. Only [`StepKind::Allow`] may ever become
 //! `PAM_SUCCESS`; only [`StepKind::NotRequired`] may become `PAM_IGNORE`.
 
 use serde::{Deserialize, Serialize};
@@ -35,13 +37,13 @@ pub struct LoginFacts {
 /// Parse it into a [`Step`] with `Step::try_from` before acting on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct WireStep {
-    /// `prompt`, `allow`, `not-required` or `deny`.
+    /// `prompt`, `fido2`, `allow`, `not-required` or `deny`.
     pub kind: String,
-    /// The flow id (prompt only; empty otherwise).
+    /// The flow id (prompt and fido2 only; empty otherwise).
     pub flow: String,
     /// Informational lines to show before acting on the step.
     pub info: Vec<String>,
-    /// The prompt text (prompt) or the message for the user (deny).
+    /// The prompt text (prompt), the cue to show (fido2) or the message for the user (deny).
     pub text: String,
     /// Whether the answer may be echoed (prompt only).
     pub echo: bool,
@@ -101,6 +103,15 @@ pub enum StepKind {
         /// Whether the answer may be echoed.
         echo: bool,
     },
+    /// Use the local security key: fetch the challenge with `Fido2Request(flow)`, run
+    /// get_assertion on the key, and send its answer with `AnswerFido2` (or say why there is
+    /// none with `Fido2Unavailable`).
+    Fido2 {
+        /// The flow id.
+        flow: String,
+        /// The cue to show first ("Touch your security key").
+        text: String,
+    },
     /// A factor was verified: the only step that may become `PAM_SUCCESS`.
     Allow {
         /// What was verified, for the log.
@@ -154,6 +165,15 @@ impl TryFrom<WireStep> for Step {
                     echo: w.echo,
                 }
             }
+            "fido2" => {
+                if w.flow.is_empty() {
+                    return Err("fido2 step without a flow id".into());
+                }
+                StepKind::Fido2 {
+                    flow: w.flow,
+                    text: w.text,
+                }
+            }
             "allow" => StepKind::Allow { reason: w.reason },
             "not-required" => StepKind::NotRequired { reason: w.reason },
             "deny" => StepKind::Deny {
@@ -179,6 +199,11 @@ impl From<Step> for WireStep {
                 w.flow = flow;
                 w.text = text;
                 w.echo = echo;
+            }
+            StepKind::Fido2 { flow, text } => {
+                w.kind = "fido2".into();
+                w.flow = flow;
+                w.text = text;
             }
             StepKind::Allow { reason } => {
                 w.kind = "allow".into();
@@ -219,7 +244,29 @@ pub trait Login {
     fn answer(&self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
     /// Abandons `flow` (the user cancelled the conversation).
     fn cancel(&self, flow: &str) -> Result<(), MfaError>;
+    /// What the security key must sign for the fido2 step of `flow`: the relying-party ID,
+    /// the challenge (single use, short-lived), the IDs of the user's credentials (allow
+    /// list) and whether user verification (PIN or built-in) is required. The flow stays
+    /// open for its answer.
+    fn fido2_request(&self, flow: &str) -> Result<(String, Vec<u8>, Vec<Vec<u8>>, bool), MfaError>;
+    /// Answers the fido2 step of `flow` with the key's get_assertion response: the
+    /// credential used, the authenticator data and the signature over it and SHA-256 of the
+    /// challenge. The flow is used up, whatever the result.
+    fn answer_fido2(
+        &self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError>;
+    /// Says that the fido2 step of `flow` cannot be answered (no key, timeout, cancelled;
+    /// `reason` is a short code for the log). Not a failed attempt: the next step offers the
+    /// user's other methods, or denies when there are none.
+    fn fido2_unavailable(&self, flow: &str, reason: &str) -> Result<WireStep, MfaError>;
 }
+
+/// The cue of a fido2 step.
+pub const FIDO2_TOUCH_TEXT: &str = "Touch your security key";
 
 #[cfg(test)]
 mod tests {
@@ -235,6 +282,10 @@ mod tests {
             }),
             Step::new(StepKind::Allow {
                 reason: "totp".into(),
+            }),
+            Step::new(StepKind::Fido2 {
+                flow: "cd".into(),
+                text: FIDO2_TOUCH_TEXT.into(),
             }),
             Step::new(StepKind::NotRequired {
                 reason: "policy".into(),
@@ -261,6 +312,11 @@ mod tests {
         assert!(Step::try_from(w).is_err());
         let w = WireStep {
             kind: "prompt".into(),
+            ..Default::default()
+        };
+        assert!(Step::try_from(w).is_err());
+        let w = WireStep {
+            kind: "fido2".into(),
             ..Default::default()
         };
         assert!(Step::try_from(w).is_err());

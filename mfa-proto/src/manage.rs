@@ -89,6 +89,22 @@ pub struct EnrollmentStart {
     pub expires_at: i64,
 }
 
+/// What `BeginFido2Enrollment` returns: what the security key needs for make_credential.
+/// Nothing is secret here; the pending enrollment is bound to the calling connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Fido2EnrollmentStart {
+    /// Id to finish the enrollment with.
+    pub enrollment: String,
+    /// The relying-party ID to create the credential for (`pam_mfa://HOSTNAME`).
+    pub rp_id: String,
+    /// The challenge (its SHA-256 is the client data hash the key signs).
+    pub challenge: Vec<u8>,
+    /// The user handle to give the key (random; a key that stores it learns nothing).
+    pub user_id: Vec<u8>,
+    /// The user's existing credential IDs: a key holding one refuses to enroll twice.
+    pub exclude_credential_ids: Vec<Vec<u8>>,
+}
+
 /// A token as listed: never its secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct TokenInfo {
@@ -96,11 +112,12 @@ pub struct TokenInfo {
     pub id: String,
     /// The owner.
     pub user: String,
-    /// `totp` or `ssh-sk`.
+    /// `totp`, `fido2` or `ssh-sk`.
     pub kind: String,
     /// The token's name.
     pub name: String,
-    /// TOTP algorithm, or an SSH key's type (`sk-ecdsa-sha2-nistp256@openssh.com`).
+    /// TOTP algorithm, a FIDO2 credential's (`ES256`, `EdDSA`), or an SSH key's type
+    /// (`sk-ecdsa-sha2-nistp256@openssh.com`).
     pub algorithm: String,
     /// TOTP digits (0 for other kinds).
     pub digits: u32,
@@ -110,8 +127,9 @@ pub struct TokenInfo {
     pub created: i64,
     /// Unix time of the last successful use, 0 if never.
     pub last_used: i64,
-    /// What identifies the token besides its name: an SSH key's SHA256 fingerprint; empty
-    /// for TOTP.
+    /// What identifies the token besides its name: an SSH key's SHA256 fingerprint; a
+    /// FIDO2 credential's algorithm, relying-party ID and whether it needs the PIN; empty for
+    /// TOTP.
     pub detail: String,
 }
 
@@ -209,6 +227,43 @@ pub trait Manage {
         name: &str,
         public_key: &str,
     ) -> Result<TokenInfo, MfaError>;
+    /// Starts enrolling a FIDO2 security key for `user` (empty: the caller) as token `name`
+    /// (empty: `fido2`, `fido2-2`, …). `require_uv` makes every login with it need user
+    /// verification (the key's PIN or built-in biometric) besides the touch. The caller
+    /// runs make_credential on the key with what this returns, then `FinishFido2Enrollment`.
+    fn begin_fido2_enrollment(
+        &self,
+        user: &str,
+        name: &str,
+        require_uv: bool,
+    ) -> Result<Fido2EnrollmentStart, MfaError>;
+    /// Verifies the key's attestation object (its RP ID, the touch, UV when required, the
+    /// signature over the challenge) and, only then, saves the credential in one
+    /// transaction. A non-admin who already has a factor needs a fresh step-up first.
+    fn finish_fido2_enrollment(
+        &self,
+        enrollment: &str,
+        attestation_object: &[u8],
+    ) -> Result<TokenInfo, MfaError>;
+    /// `Login1.Fido2Request` for a step-up flow.
+    fn step_up_fido2_request(
+        &self,
+        flow: &str,
+    ) -> Result<(String, Vec<u8>, Vec<Vec<u8>>, bool), MfaError>;
+    /// `Login1.AnswerFido2` for a step-up flow.
+    fn answer_step_up_fido2(
+        &self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<crate::WireStep, MfaError>;
+    /// `Login1.Fido2Unavailable` for a step-up flow.
+    fn step_up_fido2_unavailable(
+        &self,
+        flow: &str,
+        reason: &str,
+    ) -> Result<crate::WireStep, MfaError>;
     /// Starts a step-up: a fresh second factor from `user` (empty: the caller), asked like
     /// a login with every method the user has. An `allow` step grants this connection one
     /// sensitive change to that user within [`STEP_UP_TTL_SECS`].
@@ -218,7 +273,7 @@ pub trait Manage {
 }
 
 /// Names of the second-factor methods, in the order the chooser offers them.
-pub const METHOD_NAMES: &[&str] = &["totp", "ssh-sk", "recovery"];
+pub const METHOD_NAMES: &[&str] = &["totp", "fido2", "ssh-sk", "recovery"];
 /// How many recovery codes a set holds.
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// How long a successful step-up stays usable, in seconds.

@@ -37,6 +37,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// TEST-ONLY (feature soft-fido2): use the software authenticator with this key file
+    /// instead of a USB security key
+    #[cfg(feature = "soft-fido2")]
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub fido2_soft_key: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -167,6 +173,38 @@ pub enum EnrollCommand {
                       failed, 2 bad arguments."
     )]
     SshSk(EnrollSshSkArgs),
+    /// Enroll a FIDO2 security key plugged into this host: touch it at login (and give its
+    /// PIN, with --pin or --uv)
+    #[command(after_help = ENROLL_FIDO2_HELP)]
+    Fido2(EnrollFido2Args),
+}
+
+/// `after_help` of `mfactl enroll fido2`.
+const ENROLL_FIDO2_HELP: &str = "The key must be plugged into this host (USB); exactly one \
+    key. It creates a credential for this host only (relying party pam_mfa://HOSTNAME, or \
+    mfad's [fido2] rp_id), ES256 or EdDSA. Logins then ask to touch the key, and for its PIN \
+    when --pin or --uv was given. Only the public key is stored. A non-administrator who \
+    already has a factor needs a fresh second factor first; mfactl then asks for it.\n\
+    Exit status: 0 enrolled, 1 refused or failed (nothing is saved), 2 bad arguments.";
+
+/// Arguments of `mfactl enroll fido2`.
+#[derive(Debug, Args)]
+pub struct EnrollFido2Args {
+    /// The account to enroll [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+
+    /// Name of the new token, unique per user [default: fido2, fido2-2, …]
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    /// Ask for the key's PIN now, and require it (user verification) at every login
+    #[arg(long)]
+    pub pin: bool,
+
+    /// Require user verification at every login: the key's PIN, or its built-in biometric
+    #[arg(long)]
+    pub uv: bool,
 }
 
 /// `mfactl policy …`: the per-service rules, enforced groups, always-require permission and
@@ -294,7 +332,8 @@ pub struct PolicyServiceArgs {
     #[arg(value_name = "MODE", value_enum)]
     pub mode: PolicyMode,
 
-    /// The methods allowed on the service, comma-separated or repeated (totp, recovery)
+    /// The methods allowed on the service, comma-separated or repeated (totp, fido2, ssh-sk,
+    /// recovery)
     /// [default: every method]
     #[arg(
         long,

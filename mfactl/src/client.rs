@@ -6,9 +6,12 @@ use zbus::proxy::CacheProperties;
 use zbus::{Address, Connection};
 
 use mfa_proto::{
-    EnrollmentStart, ManageProxy, MfaError, PolicyExplanation, PolicyOverview, TokenInfo,
-    TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    EnrollmentStart, Fido2EnrollmentStart, ManageProxy, MfaError, PolicyExplanation,
+    PolicyOverview, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
+
+/// What `StepUpFido2Request` answers: RP ID, challenge, credential IDs, UV required.
+pub(crate) type Fido2Request = (String, Vec<u8>, Vec<Vec<u8>>, bool);
 
 use crate::error::{CliError, from_zbus};
 
@@ -113,6 +116,35 @@ pub(crate) trait ManageApi {
         name: &str,
         public_key: &str,
     ) -> Result<TokenInfo, MfaError>;
+    /// `BeginFido2Enrollment`.
+    async fn begin_fido2_enrollment(
+        &self,
+        user: &str,
+        name: &str,
+        require_uv: bool,
+    ) -> Result<Fido2EnrollmentStart, MfaError>;
+    /// `FinishFido2Enrollment`.
+    async fn finish_fido2_enrollment(
+        &self,
+        enrollment: &str,
+        attestation_object: &[u8],
+    ) -> Result<TokenInfo, MfaError>;
+    /// `StepUpFido2Request`.
+    async fn step_up_fido2_request(&self, flow: &str) -> Result<Fido2Request, MfaError>;
+    /// `AnswerStepUpFido2`.
+    async fn answer_step_up_fido2(
+        &self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError>;
+    /// `StepUpFido2Unavailable`.
+    async fn step_up_fido2_unavailable(
+        &self,
+        flow: &str,
+        reason: &str,
+    ) -> Result<WireStep, MfaError>;
     /// `BeginStepUp`.
     async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError>;
     /// `AnswerStepUp`.
@@ -219,6 +251,46 @@ impl ManageApi for ManageProxy<'_> {
         public_key: &str,
     ) -> Result<TokenInfo, MfaError> {
         ManageProxy::enroll_ssh_sk(self, user, name, public_key).await
+    }
+
+    async fn begin_fido2_enrollment(
+        &self,
+        user: &str,
+        name: &str,
+        require_uv: bool,
+    ) -> Result<Fido2EnrollmentStart, MfaError> {
+        ManageProxy::begin_fido2_enrollment(self, user, name, require_uv).await
+    }
+
+    async fn finish_fido2_enrollment(
+        &self,
+        enrollment: &str,
+        attestation_object: &[u8],
+    ) -> Result<TokenInfo, MfaError> {
+        ManageProxy::finish_fido2_enrollment(self, enrollment, attestation_object).await
+    }
+
+    async fn step_up_fido2_request(&self, flow: &str) -> Result<Fido2Request, MfaError> {
+        ManageProxy::step_up_fido2_request(self, flow).await
+    }
+
+    async fn answer_step_up_fido2(
+        &self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError> {
+        ManageProxy::answer_step_up_fido2(self, flow, credential_id, authenticator_data, signature)
+            .await
+    }
+
+    async fn step_up_fido2_unavailable(
+        &self,
+        flow: &str,
+        reason: &str,
+    ) -> Result<WireStep, MfaError> {
+        ManageProxy::step_up_fido2_unavailable(self, flow, reason).await
     }
 
     async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError> {

@@ -42,6 +42,8 @@ pub enum CliError {
     StepUp(String),
     /// `mfactl doctor` could not run its checks (exit status 3: its 1 and 2 report findings).
     Doctor(String),
+    /// The security key could not do what was asked (no key, timeout, PIN, …).
+    SecurityKey(mfa_fido_client::ClientError),
 }
 
 impl CliError {
@@ -135,6 +137,7 @@ impl fmt::Display for CliError {
                 format!("cannot reach mfad on {address}: {detail}. Is mfad running?")
             }
             CliError::Refused(e) => e.message(),
+            CliError::SecurityKey(e) => format!("security key: {e}"),
             CliError::Output(e) => format!("cannot write the output: {e}"),
             CliError::Cancelled(inner) => {
                 let inner = inner.to_string();

@@ -35,6 +35,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         return commands::doctor::run(args, cli.bus_address.as_deref(), cli.json);
     }
     let mut prompter = SystemPrompter::new();
+    let key = commands::security_key::system_key(
+        #[cfg(feature = "soft-fido2")]
+        cli.fido2_soft_key.as_deref(),
+    );
     let job = Job::prepare(cli.command, &mut prompter)?;
     let address = client::bus_address(cli.bus_address.as_deref())?;
     let shown = address.to_string();
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             out: &mut out,
             prompter: &mut prompter,
             qr,
+            key: key.as_ref(),
         };
         let result = job.execute(&proxy, &mut ctx).await.map(|()| 0);
         drop(proxy);

@@ -1,9 +1,11 @@
-//! Pending TOTP enrollments ("verify & save"), held in memory.
+//! Pending enrollments ("verify & save"), held in memory.
 //!
-//! A secret is generated, shown once as an otpauth URI, and only saved after the app has
-//! produced a valid code for it. Until then it lives here, bound to the connection that
-//! began it, for at most [`ENROLL_TTL`] and [`MAX_CONFIRM_TRIES`] wrong codes. A crash at any
-//! point before the single INSERT leaves nothing behind.
+//! TOTP: a secret is generated, shown once as an otpauth URI, and only saved after the app
+//! has produced a valid code for it. FIDO2: a challenge is issued, and the credential is
+//! saved only once the key's attestation over it verifies. Until then the enrollment lives
+//! here, bound to the connection that began it, for at most [`ENROLL_TTL`] and
+//! [`MAX_CONFIRM_TRIES`] wrong codes. A crash at any point before the single INSERT leaves
+//! nothing behind.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,27 +23,45 @@ pub const MAX_CONFIRM_TRIES: u32 = 5;
 /// Most enrollments pending at once.
 pub const MAX_PENDING: usize = 256;
 
-/// An enrollment waiting for its confirmation code.
+/// An enrollment waiting for its confirmation: `K` is what it will save (a TOTP key) or
+/// check the confirmation against (a FIDO2 challenge).
 #[derive(Debug)]
-pub struct Pending {
+pub struct Pending<K> {
     /// Unique bus name of the connection that began it.
     pub owner: String,
     /// The account being enrolled.
     pub user: String,
     /// Token name.
     pub name: String,
-    /// The new key (secret zeroized on drop).
-    pub key: TotpKey,
+    /// The new TOTP key (secret zeroized on drop), or the FIDO2 challenge.
+    pub key: K,
     /// When it began.
     pub started: Instant,
     /// Wrong codes so far.
     pub tries: u32,
 }
 
+/// A FIDO2 enrollment's challenge and policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Fido2Pending {
+    /// The challenge the attestation must sign (its SHA-256).
+    pub challenge: [u8; mfa_core::fido2::CHALLENGE_LEN],
+    /// Whether logins with the credential will need user verification.
+    pub require_uv: bool,
+}
+
 /// The table of pending enrollments.
-#[derive(Debug, Default)]
-pub struct PendingTable {
-    pending: Mutex<HashMap<String, Pending>>,
+#[derive(Debug)]
+pub struct PendingTable<K = TotpKey> {
+    pending: Mutex<HashMap<String, Pending<K>>>,
+}
+
+impl<K> Default for PendingTable<K> {
+    fn default() -> Self {
+        PendingTable {
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 fn unknown() -> MfaError {
@@ -50,9 +70,9 @@ fn unknown() -> MfaError {
     )
 }
 
-impl PendingTable {
+impl<K> PendingTable<K> {
     /// Registers a pending enrollment and returns its id.
-    pub fn start(&self, p: Pending) -> Result<String, MfaError> {
+    pub fn start(&self, p: Pending<K>) -> Result<String, MfaError> {
         let id = random_id()?;
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, p| p.started.elapsed() < ENROLL_TTL);
@@ -66,7 +86,7 @@ impl PendingTable {
     }
 
     /// Removes and returns the pending enrollment `id` owned by `sender`.
-    pub fn take(&self, id: &str, sender: &str) -> Result<Pending, MfaError> {
+    pub fn take(&self, id: &str, sender: &str) -> Result<Pending<K>, MfaError> {
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(id) {
             Some(p) if p.owner == sender && p.started.elapsed() < ENROLL_TTL => {}
@@ -75,9 +95,18 @@ impl PendingTable {
         map.remove(id).ok_or_else(unknown)
     }
 
+    /// Puts back an enrollment unchanged (refused for a reason that is not its own, such as a
+    /// missing step-up).
+    pub fn restore(&self, id: String, p: Pending<K>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, p);
+    }
+
     /// Puts back an enrollment after a wrong code (if it has tries left). Returns the
     /// number of tries left.
-    pub fn put_back(&self, id: String, mut p: Pending) -> u32 {
+    pub fn put_back(&self, id: String, mut p: Pending<K>) -> u32 {
         p.tries += 1;
         let left = MAX_CONFIRM_TRIES.saturating_sub(p.tries);
         if left > 0 {

@@ -32,6 +32,9 @@ pub struct Flow {
     pub started: Instant,
     /// A login, or a step-up for a management change.
     pub purpose: Purpose,
+    /// The methods this flow offered in its chooser (or its only method): where an
+    /// unavailable security key sends the user back to.
+    pub offered: MethodSet,
     /// What the pending prompt asked.
     pub stage: Stage,
 }
@@ -57,6 +60,14 @@ pub enum Stage {
     },
     /// A code for this method.
     Code(Method),
+    /// A security key's signature over this challenge (single use: the flow is taken by
+    /// the answer), issued at `issued`.
+    Fido2 {
+        /// The random challenge ([`mfa_core::fido2::CHALLENGE_LEN`] bytes).
+        challenge: [u8; mfa_core::fido2::CHALLENGE_LEN],
+        /// When it was issued (it expires after the configured challenge TTL).
+        issued: Instant,
+    },
 }
 
 /// The table of flows.
@@ -108,6 +119,18 @@ impl FlowTable {
         Ok(flow)
     }
 
+    /// A copy of the flow `id` if `sender` owns it and it has not expired; the flow stays
+    /// (for reads that precede the answer, like `Fido2Request`).
+    pub fn peek(&self, id: &str, sender: &str) -> Result<Flow, MfaError> {
+        let flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        match flows.get(id) {
+            Some(f) if f.owner == sender && f.started.elapsed() < FLOW_TTL => Ok(f.clone()),
+            _ => Err(MfaError::UnknownFlow(
+                "no such login in progress for this connection (it may have expired or been answered)".into(),
+            )),
+        }
+    }
+
     /// Number of flows in progress (including expired ones not yet purged).
     pub fn len(&self) -> usize {
         self.flows.lock().map(|f| f.len()).unwrap_or(0)
@@ -131,6 +154,7 @@ mod tests {
             user_exists: true,
             started: Instant::now(),
             purpose: Purpose::Login,
+            offered: [Method::Totp].into_iter().collect(),
             stage: Stage::Code(Method::Totp),
         }
     }
@@ -141,8 +165,11 @@ mod tests {
         let id = t.start(flow(":1.1")).unwrap();
         assert_eq!(id.len(), 32);
         assert!(matches!(t.take(&id, ":1.2"), Err(MfaError::UnknownFlow(_))));
+        assert!(matches!(t.peek(&id, ":1.2"), Err(MfaError::UnknownFlow(_))));
+        assert_eq!(t.peek(&id, ":1.1").unwrap().user, "alice");
         assert_eq!(t.take(&id, ":1.1").unwrap().user, "alice");
         assert!(matches!(t.take(&id, ":1.1"), Err(MfaError::UnknownFlow(_))));
+        assert!(matches!(t.peek(&id, ":1.1"), Err(MfaError::UnknownFlow(_))));
     }
 
     #[test]

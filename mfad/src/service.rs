@@ -6,12 +6,13 @@ use zbus::message::Header;
 use zbus::{Connection, interface};
 
 use mfa_proto::{
-    EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, PolicyOverview, ServicePolicy,
-    TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    EnrollmentStart, Fido2EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, PolicyOverview,
+    ServicePolicy, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 use crate::authz::Caller;
 use crate::daemon::Daemon;
+use crate::flows::Purpose;
 
 async fn caller(d: &Daemon, conn: &Connection, hdr: &Header<'_>) -> Result<Caller, MfaError> {
     d.authorizer().caller(conn, hdr).await
@@ -80,6 +81,69 @@ impl LoginService {
             &c,
             "Answer",
             self.0.answer(&c, flow, &answer).map(WireStep::from),
+        )
+    }
+
+    /// What the security key must sign for a flow's fido2 step.
+    async fn fido2_request(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+    ) -> Result<(String, Vec<u8>, Vec<Vec<u8>>, bool), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "Fido2Request",
+            self.0.fido2_request(&c, flow, Purpose::Login),
+        )
+    }
+
+    /// Answers a flow's fido2 step with the key's assertion.
+    async fn answer_fido2(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+        credential_id: Vec<u8>,
+        authenticator_data: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<WireStep, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "AnswerFido2",
+            self.0
+                .answer_fido2(
+                    &c,
+                    flow,
+                    Purpose::Login,
+                    &credential_id,
+                    &authenticator_data,
+                    &signature,
+                )
+                .map(WireStep::from),
+        )
+    }
+
+    /// No usable security key for a flow's fido2 step.
+    async fn fido2_unavailable(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+        reason: &str,
+    ) -> Result<WireStep, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "Fido2Unavailable",
+            self.0
+                .fido2_unavailable(&c, flow, Purpose::Login, reason)
+                .map(WireStep::from),
         )
     }
 
@@ -401,6 +465,105 @@ impl ManageService {
             &c,
             "EnrollSshSk",
             self.0.enroll_ssh_sk(&c, user, name, public_key),
+        )
+    }
+
+    /// Begins a FIDO2 security key enrollment.
+    async fn begin_fido2_enrollment(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        name: &str,
+        require_uv: bool,
+    ) -> Result<Fido2EnrollmentStart, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "BeginFido2Enrollment",
+            self.0.begin_fido2_enrollment(&c, user, name, require_uv),
+        )
+    }
+
+    /// Finishes a FIDO2 enrollment with the key's attestation object.
+    async fn finish_fido2_enrollment(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        enrollment: &str,
+        attestation_object: Vec<u8>,
+    ) -> Result<TokenInfo, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "FinishFido2Enrollment",
+            self.0
+                .finish_fido2_enrollment(&c, enrollment, &attestation_object),
+        )
+    }
+
+    /// What the security key must sign for a step-up's fido2 step.
+    async fn step_up_fido2_request(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+    ) -> Result<(String, Vec<u8>, Vec<Vec<u8>>, bool), MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "StepUpFido2Request",
+            self.0.fido2_request(&c, flow, Purpose::StepUp),
+        )
+    }
+
+    /// Answers a step-up's fido2 step with the key's assertion.
+    async fn answer_step_up_fido2(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+        credential_id: Vec<u8>,
+        authenticator_data: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<WireStep, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "AnswerStepUpFido2",
+            self.0
+                .answer_fido2(
+                    &c,
+                    flow,
+                    Purpose::StepUp,
+                    &credential_id,
+                    &authenticator_data,
+                    &signature,
+                )
+                .map(WireStep::from),
+        )
+    }
+
+    /// No usable security key for a step-up's fido2 step.
+    async fn step_up_fido2_unavailable(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+        reason: &str,
+    ) -> Result<WireStep, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "StepUpFido2Unavailable",
+            self.0
+                .fido2_unavailable(&c, flow, Purpose::StepUp, reason)
+                .map(WireStep::from),
         )
     }
 

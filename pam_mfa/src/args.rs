@@ -75,7 +75,8 @@ pub const ARGUMENTS: &[ArgDoc] = &[
         value: Some("MS"),
         description: "Deadline in milliseconds (1 to 30000) for connecting to the bus and for \
                       each call to mfad. When it passes, the login fails with \
-                      PAM_AUTHINFO_UNAVAIL.",
+                      PAM_AUTHINFO_UNAVAIL. Waiting for a FIDO2 security key is not bounded \
+                      by it: the key gives up after about 30 s by itself.",
         default: ArgDefault::Millis(DEFAULT_TIMEOUT_MS),
     },
     ArgDoc {
@@ -111,7 +112,16 @@ pub struct Options {
     /// Whether `single_prompt` was given: password and code in one answer
     /// ([`crate::flow::single`]).
     pub single_prompt: bool,
+    /// TEST-ONLY (feature `soft-fido2`): `fido2_soft_key=PATH`, the key file of the software
+    /// authenticator that stands in for a USB security key.
+    #[cfg(feature = "soft-fido2")]
+    pub fido2_soft_key: Option<std::path::PathBuf>,
 }
+
+/// The TEST-ONLY argument of the `soft-fido2` build. Not in [`ARGUMENTS`]: release builds
+/// do not know it, so it makes them refuse to run.
+#[cfg(feature = "soft-fido2")]
+pub const SOFT_KEY_ARGUMENT: &str = "fido2_soft_key";
 
 /// Why the arguments were refused. The module logs it and returns `PAM_SERVICE_ERR`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +148,8 @@ impl TryFrom<&[String]> for Options {
         let mut timeout = None;
         let mut debug = false;
         let mut single_prompt = false;
+        #[cfg(feature = "soft-fido2")]
+        let mut fido2_soft_key = None;
 
         for arg in args {
             let error = |problem| ArgError {
@@ -148,6 +160,19 @@ impl TryFrom<&[String]> for Options {
                 Some((key, value)) => (key, Some(value)),
                 None => (arg.as_str(), None),
             };
+            #[cfg(feature = "soft-fido2")]
+            if key == SOFT_KEY_ARGUMENT {
+                let path = value
+                    .filter(|v| v.starts_with('/'))
+                    .ok_or_else(|| error("needs an absolute path"))?;
+                if fido2_soft_key
+                    .replace(std::path::PathBuf::from(path))
+                    .is_some()
+                {
+                    return Err(error("given twice"));
+                }
+                continue;
+            }
             match (key, value) {
                 ("debug", None) => {
                     if debug {
@@ -194,6 +219,8 @@ impl TryFrom<&[String]> for Options {
             timeout: timeout.unwrap_or(Duration::from_millis(DEFAULT_TIMEOUT_MS)),
             debug,
             single_prompt,
+            #[cfg(feature = "soft-fido2")]
+            fido2_soft_key,
         })
     }
 }

@@ -83,6 +83,39 @@ impl Daemon for BusDaemon<'_> {
         bounded(timeout, login.answer(flow, answer)).await
     }
 
+    async fn fido2_request(
+        &mut self,
+        flow: &str,
+    ) -> Result<crate::flow::fido2::Fido2Request, MfaError> {
+        let timeout = self.opts.timeout;
+        let login = self.login().await?;
+        bounded(timeout, login.fido2_request(flow))
+            .await
+            .map(Into::into)
+    }
+
+    async fn answer_fido2(
+        &mut self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError> {
+        let timeout = self.opts.timeout;
+        let login = self.login().await?;
+        bounded(
+            timeout,
+            login.answer_fido2(flow, credential_id, authenticator_data, signature),
+        )
+        .await
+    }
+
+    async fn fido2_unavailable(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError> {
+        let timeout = self.opts.timeout;
+        let login = self.login().await?;
+        bounded(timeout, login.fido2_unavailable(flow, reason)).await
+    }
+
     async fn cancel(&mut self, flow: &str) {
         let timeout = self.opts.timeout;
         let result = match self.login().await {

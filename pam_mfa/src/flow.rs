@@ -1,13 +1,17 @@
-//! The login state machine: Begin → (Prompt → Answer)* → Allow / NotRequired / Deny.
+//! The login state machine: Begin → (Prompt → Answer | Fido2 → AnswerFido2)* → Allow /
+//! NotRequired / Deny.
 //!
-//! Every decision is the daemon's; this loop shows what it is told and forwards answers. It is
-//! generic over [`PamIo`] (the conversation) and [`Daemon`] (the bus), so the tests drive it
-//! with scripted fakes, without libpam or a bus.
+//! Every decision is the daemon's; this loop shows what it is told and forwards answers (and
+//! the security key's signed answers, [`fido2`]). It is generic over [`PamIo`] (the
+//! conversation) and [`Daemon`] (the bus), and takes the security key as an
+//! [`Authenticator`], so the tests drive it with scripted fakes, without libpam, a bus or a
+//! key.
 //!
 //! Invariants: only [`StepKind::Allow`] becomes [`Outcome::Allow`] (`PAM_SUCCESS`), only
 //! [`StepKind::NotRequired`] becomes [`Outcome::NotRequired`] (`PAM_IGNORE`). Every other path
 //! ends in an error code, and [`Outcome::code`] is the one place that maps to PAM codes.
 
+use mfa_fido_client::Authenticator;
 use mfa_proto::message::access_denied;
 use mfa_proto::{DenyReason, LoginFacts, MAX_ANSWER_LEN, MfaError, Step, StepKind, WireStep};
 use pamsm::PamError;
@@ -64,6 +68,18 @@ pub trait Daemon {
     async fn answer(&mut self, flow: &str, answer: &str) -> Result<WireStep, MfaError>;
     /// `Cancel(flow)`: abandon a flow. Best effort; failures are ignored.
     async fn cancel(&mut self, flow: &str);
+    /// `Fido2Request(flow)`: what the security key must sign.
+    async fn fido2_request(&mut self, flow: &str) -> Result<fido2::Fido2Request, MfaError>;
+    /// `AnswerFido2(flow, …)`: the key's signed answer; the next step.
+    async fn answer_fido2(
+        &mut self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError>;
+    /// `Fido2Unavailable(flow, reason)`: no usable key; the next step.
+    async fn fido2_unavailable(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError>;
 }
 
 /// Why the module refused an answer without sending it.
@@ -283,8 +299,14 @@ fn error_text(error: &MfaError) -> String {
     }
 }
 
-/// Runs one login to its end and says how it ended.
-pub async fn run<I: PamIo, D: Daemon>(facts: &LoginFacts, io: &mut I, daemon: &mut D) -> Outcome {
+/// Runs one login to its end and says how it ended. `key` answers the daemon's `fido2`
+/// steps (a USB security key in production).
+pub async fn run<I: PamIo, D: Daemon>(
+    facts: &LoginFacts,
+    io: &mut I,
+    daemon: &mut D,
+    key: &dyn Authenticator,
+) -> Outcome {
     let mut wire = match daemon.begin(facts).await {
         Ok(wire) => wire,
         Err(error) => return daemon_failed(facts, io, error),
@@ -318,14 +340,25 @@ pub async fn run<I: PamIo, D: Daemon>(facts: &LoginFacts, io: &mut I, daemon: &m
                 return Outcome::Deny { reason };
             }
             StepKind::Prompt { flow, text, echo } => (flow, text, echo),
+            StepKind::Fido2 { flow, text } => {
+                prompts += 1;
+                if prompts > MAX_PROMPTS {
+                    daemon.cancel(&flow).await;
+                    return too_many_prompts();
+                }
+                wire = match fido2::run_step(facts, io, daemon, key, &flow, &text).await {
+                    Ok(wire) => wire,
+                    Err(outcome) => return outcome,
+                };
+                open_flow = Some(flow);
+                continue;
+            }
         };
 
         prompts += 1;
         if prompts > MAX_PROMPTS {
             daemon.cancel(&flow).await;
-            return Outcome::Protocol {
-                detail: format!("more than {MAX_PROMPTS} prompts"),
-            };
+            return too_many_prompts();
         }
         let answer = match io.prompt(&text, echo) {
             Ok(answer) => answer,
@@ -355,6 +388,12 @@ pub async fn run<I: PamIo, D: Daemon>(facts: &LoginFacts, io: &mut I, daemon: &m
             Err(error) => return daemon_failed(facts, io, error),
         };
         open_flow = Some(flow);
+    }
+}
+
+fn too_many_prompts() -> Outcome {
+    Outcome::Protocol {
+        detail: format!("more than {MAX_PROMPTS} prompts"),
     }
 }
 
@@ -408,6 +447,7 @@ pub(crate) fn daemon_failed<I: PamIo>(facts: &LoginFacts, io: &mut I, error: Mfa
     Outcome::DaemonError { error }
 }
 
+pub mod fido2;
 pub mod single;
 
 #[cfg(test)]

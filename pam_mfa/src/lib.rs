@@ -81,11 +81,12 @@ fn authenticate(pam: &Pam, args: &[String]) -> PamError {
 
     let mut io = PamConversation::new(pam);
     let single_prompt = opts.single_prompt;
+    let key = security_key(&opts);
     let outcome = client::with_daemon(&opts, &log, async |daemon| {
         if single_prompt {
             flow::single::run(&facts, &mut io, daemon).await
         } else {
-            flow::run(&facts, &mut io, daemon).await
+            flow::run(&facts, &mut io, daemon, key.as_ref()).await
         }
     });
 
@@ -99,6 +100,41 @@ fn authenticate(pam: &Pam, args: &[String]) -> PamError {
         ),
     );
     outcome.code()
+}
+
+/// The security key for `fido2` steps: the one USB key plugged in (opened only when a step
+/// asks for it, on this thread), or, in the TEST-ONLY `soft-fido2` build with
+/// `fido2_soft_key=PATH`, the software authenticator.
+fn security_key(opts: &Options) -> Box<dyn mfa_fido_client::Authenticator> {
+    #[cfg(feature = "soft-fido2")]
+    if let Some(path) = &opts.fido2_soft_key {
+        return Box::new(mfa_fido_client::SoftAuthenticator::new(path));
+    }
+    // Only the soft-fido2 build reads the options here.
+    let _ = opts;
+    Box::new(SigningKey(mfa_fido_client::HidAuthenticator::new()))
+}
+
+/// A key that only signs. The module never enrolls; without a reachable make_credential the
+/// enrollment half of the FIDO2 library (attestation parsing) is left out of the `.so`.
+struct SigningKey<K>(K);
+
+impl<K: mfa_fido_client::Authenticator> mfa_fido_client::Authenticator for SigningKey<K> {
+    fn make_credential(
+        &self,
+        _: &mfa_fido_client::MakeCredentialRequest,
+    ) -> Result<mfa_fido_client::MakeCredentialResponse, mfa_fido_client::ClientError> {
+        Err(mfa_fido_client::ClientError::InvalidRequest(
+            "the PAM module does not enroll keys; use mfactl enroll fido2".into(),
+        ))
+    }
+
+    fn get_assertion(
+        &self,
+        request: &mfa_fido_client::GetAssertionRequest,
+    ) -> Result<mfa_fido_client::GetAssertionResponse, mfa_fido_client::ClientError> {
+        self.0.get_assertion(request)
+    }
 }
 
 #[cfg(test)]

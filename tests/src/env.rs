@@ -193,7 +193,13 @@ impl TestEnv {
 
     /// Starts mfad (output appended to `mfad.log`) and records it; does not wait.
     fn spawn_mfad(&self) {
+        self.spawn_mfad_with_env(&[]);
+    }
+
+    /// [`TestEnv::spawn_mfad`] with extra environment variables for mfad (e.g. libfaketime's).
+    fn spawn_mfad_with_env(&self, vars: &[(&str, &str)]) {
         let mut cmd = Command::new(bin("mfad"));
+        cmd.envs(vars.iter().copied());
         cmd.arg("--db")
             .arg(self.db_path())
             .arg("--bus-address")
@@ -235,6 +241,16 @@ impl TestEnv {
             terminate(&mut c);
         }
         self.spawn_mfad();
+        self.wait_ready();
+    }
+
+    /// Like [`TestEnv::restart_mfad`], with extra environment variables for the new mfad
+    /// (the fault tests run it under libfaketime this way). A later plain restart drops them.
+    pub fn restart_mfad_with_env(&self, vars: &[(&str, &str)]) {
+        if let Some(mut c) = self.mfad.lock().expect("mfad").take() {
+            terminate(&mut c);
+        }
+        self.spawn_mfad_with_env(vars);
         self.wait_ready();
     }
 

@@ -12,10 +12,15 @@
 //!
 //! Binaries are taken from `MFA_BIN_DIR` if set, else from the directory of the running test
 //! (`target/<profile>`). Unless `MFA_BIN_DIR` or `MFA_TESTS_NO_BUILD` is set, the harness
-//! first runs `cargo build -p pam_mfa` and `cargo build -p mfad -p mfactl` once per test
-//! binary, so the tests never run against stale binaries, and the module tested is built
-//! the way it is shipped (alone, without the daemon's features unified in).
+//! first runs `cargo build -p pam_mfa --features soft-fido2` and `cargo build -p mfad -p
+//! mfactl --features mfactl/soft-fido2` once per test binary, so the tests never run against
+//! stale binaries, and the module tested is built the way it is shipped (alone, without the
+//! daemon's features unified in), plus the TEST-ONLY software security key
+//! ([`SOFT_FIDO2_FEATURE`]): without its own argument (`fido2_soft_key=`) that build behaves
+//! exactly like the shipped one, and `tests/fido2.rs` checks that the shipped build (the
+//! `release-small` profile, no features) does not contain it.
 
+pub mod clients;
 mod env;
 pub mod manage;
 mod process;
@@ -89,17 +94,31 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
+/// The feature of pam_mfa and mfactl that adds the TEST-ONLY software security key (module
+/// argument `fido2_soft_key=PATH`, mfactl's hidden `--fido2-soft-key PATH`).
+pub const SOFT_FIDO2_FEATURE: &str = "soft-fido2";
+
 /// Builds the project binaries for the profile of `dir`: the module on its own (`cargo build
 /// -p pam_mfa`, as it is shipped, so no feature of the daemon's dependencies is unified into
-/// it), then the daemon and the CLI.
+/// it) with the test-only software key, then the daemon and the CLI (with it too).
 fn build_project_binaries(dir: &Path) {
-    for packages in [&["-p", "pam_mfa"][..], &["-p", "mfad", "-p", "mfactl"][..]] {
+    for packages in [
+        &["-p", "pam_mfa", "--features", SOFT_FIDO2_FEATURE][..],
+        &[
+            "-p",
+            "mfad",
+            "-p",
+            "mfactl",
+            "--features",
+            "mfactl/soft-fido2",
+        ][..],
+    ] {
         cargo_build(dir, packages);
     }
 }
 
 /// `cargo build -p …` for the profile whose output directory is `dir`.
-fn cargo_build(dir: &Path, packages: &[&str]) {
+pub fn cargo_build(dir: &Path, packages: &[&str]) {
     let profile = match dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev".to_string(),
         Some(other) => other.to_string(),

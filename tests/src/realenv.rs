@@ -172,14 +172,16 @@ fn os_err(what: &str) -> String {
 
 /// The calling thread in its own mount namespace (private propagation). Not `Send`: the
 /// namespace belongs to the thread that entered it. Dropping it switches the thread back
-/// (best effort; the namespace dies with the thread anyway).
-struct MountNamespace {
+/// (best effort; the namespace dies with the thread anyway). Every process the thread
+/// starts afterwards shares it, and sees the mounts made in it later; the host never does.
+pub struct MountNamespace {
     host: OwnedFd,
     _thread_bound: PhantomData<*const ()>,
 }
 
 impl MountNamespace {
-    fn enter() -> MountNamespace {
+    /// Moves the calling thread into a new mount namespace with private propagation.
+    pub fn enter() -> MountNamespace {
         let path = cstr(Path::new("/proc/thread-self/ns/mnt"));
         // SAFETY: open(2) with a NUL-terminated path; the result is checked.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -216,7 +218,7 @@ impl MountNamespace {
     }
 
     /// `mount --bind src dst` (in this thread's namespace).
-    fn bind(&self, src: &Path, dst: &Path) {
+    pub fn bind(&self, src: &Path, dst: &Path) {
         let (s, d) = (cstr(src), cstr(dst));
         // SAFETY: NUL-terminated paths, null fstype and data; affects our namespace only.
         let rc = unsafe {
@@ -237,7 +239,7 @@ impl MountNamespace {
     }
 
     /// A fresh tmpfs on `dst`.
-    fn tmpfs(&self, dst: &Path, options: &str) {
+    pub fn tmpfs(&self, dst: &Path, options: &str) {
         let (src, d, t) = (
             CString::new("mfa-test").expect("c"),
             cstr(dst),

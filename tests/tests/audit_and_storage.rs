@@ -241,3 +241,176 @@ fn given_a_missing_or_foreign_key_file_then_mfad_refuses_to_start_and_says_how_t
     env.restart_mfad();
     env.login("daemon", &[&t.current_code()]).assert_success();
 }
+
+// ----- secrets never leak ---------------------------------------------------------------------
+
+/// Recovery codes as `mfactl recovery generate` prints them (`xxxx-xxxx-xxxx-xxxx`).
+fn printed_recovery_codes(out: &CmdOutput) -> Vec<String> {
+    out.stdout
+        .split_whitespace()
+        .filter(|w| {
+            let groups: Vec<&str> = w.split('-').collect();
+            groups.len() == 4
+                && groups
+                    .iter()
+                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn given_enrollment_logins_recovery_step_up_and_errors_then_no_secret_code_or_uri_leaks() {
+    use mfa_proto::{MfaError, TotpEnrollOptions};
+    use mfa_tests::manage::{call, root_conn};
+
+    let env = TestEnv::builder()
+        .config("[rate_limit]\nfree_failures = 90\n")
+        .start();
+    let root = root_conn(&env);
+    let t = Totp::sha1();
+    // Everything that must never show up in a log line or an error message.
+    let mut secrets = vec![t.secret.clone()];
+    let mut codes = Vec::new();
+    // Error messages and diagnostics to search (never the one place a secret belongs: the
+    // enrolling person's own stdout).
+    let mut messages = Vec::new();
+    mfa_tests::wait_for_fresh_step(30, 15);
+
+    // Enrollments that fail: a wrong confirmation code, a secret too short (80 bits).
+    let wrong = t.wrong_code();
+    let out = env.enroll_with_code(None, "proxy", &t, &wrong);
+    assert!(!out.success(), "{out}");
+    messages.push(out.stderr.clone());
+    codes.push(wrong);
+    let short = Totp::with_secret("JBSWY3DPEHPK3PXPJBSWY3DP");
+    secrets.push(short.secret.clone());
+    let out = env.enroll_with_code(None, "proxy", &short, &short.current_code());
+    assert!(!out.success(), "{out}");
+    messages.push(out.stderr.clone());
+    // The same over raw D-Bus: the error texts must not echo what was sent.
+    let opts = |secret: &str| TotpEnrollOptions {
+        name: "leak".into(),
+        secret_base32: secret.into(),
+        digits: 6,
+        algorithm: "sha1".into(),
+        period: 30,
+        issuer: String::new(),
+    };
+    let err = call(&root, async |p| {
+        p.begin_totp_enrollment("proxy", &opts(&short.secret)).await
+    })
+    .expect_err("a short secret was accepted");
+    messages.push(format!("{err:?} {}", err.message()));
+    let other = Totp::sha1();
+    secrets.push(other.secret.clone());
+    let start = call(&root, async |p| {
+        p.begin_totp_enrollment("proxy", &opts(&other.secret)).await
+    })
+    .expect("BeginTotpEnrollment");
+    let bad = other.wrong_code();
+    let err: MfaError = call(&root, async |p| {
+        p.confirm_totp_enrollment(&start.enrollment, &bad).await
+    })
+    .expect_err("a wrong code confirmed");
+    messages.push(format!("{err:?} {}", err.message()));
+    codes.push(bad);
+    let _ = call(&root, async |p| {
+        p.cancel_enrollment(&start.enrollment).await
+    });
+
+    // The real enrollment, then logins: wrong, right, replayed.
+    let enrolled = env.enroll("proxy", &t);
+    codes.push(t.previous_code());
+    assert!(enrolled.stdout.contains("otpauth://"), "{enrolled}");
+    messages.push(enrolled.stderr.clone());
+    let wrong = t.wrong_code();
+    let right = t.current_code();
+    for (answer, ok) in [(&wrong, false), (&right, true), (&right, false)] {
+        let out = env.login("proxy", &[answer]);
+        assert_eq!(out.succeeded(), ok, "{out}");
+        messages.extend(out.errors.iter().chain(&out.infos).cloned());
+        messages.push(out.output.stderr.clone());
+    }
+    codes.extend([wrong, right]);
+
+    // Recovery codes: generated (shown once, on stdout), used, mistyped.
+    let out = env.mfactl(&["recovery", "generate", "proxy"]);
+    assert!(out.success(), "{out}");
+    messages.push(out.stderr.clone());
+    let recovery = printed_recovery_codes(&out);
+    assert_eq!(recovery.len(), 10, "{out}");
+    let login = env.login("proxy", &["2", &recovery[0]]);
+    login.assert_success();
+    messages.extend(login.errors.iter().chain(&login.infos).cloned());
+    let login = env.login("proxy", &["2", "zzzz-zzzz-zzzz-zzzz"]);
+    assert!(!login.succeeded(), "{login}");
+    messages.extend(login.errors.iter().chain(&login.infos).cloned());
+
+    // Step-ups as the user: a wrong code, then a recovery code.
+    let out = env.mfactl_as_with_input("proxy", &["always-require", "on"], "");
+    assert!(out.success(), "{out}");
+    let step_wrong = t.wrong_code();
+    let out = env.mfactl_as_with_input(
+        "proxy",
+        &["always-require", "off"],
+        &format!("1\n{step_wrong}\n"),
+    );
+    assert!(!out.success(), "{out}");
+    messages.push(out.all_output());
+    codes.push(step_wrong);
+    let out = env.mfactl_as_with_input(
+        "proxy",
+        &["always-require", "off"],
+        &format!("2\n{}\n", recovery[1]),
+    );
+    assert!(out.success(), "{out}");
+    messages.push(out.all_output());
+
+    // What administrators read back.
+    for args in [
+        &["list", "proxy"][..],
+        &["status", "proxy"],
+        &["--json", "list", "proxy"],
+    ] {
+        let out = env.mfactl(args);
+        assert!(out.success(), "{out}");
+        messages.push(out.all_output());
+    }
+
+    std::thread::sleep(Duration::from_millis(300));
+    let syslog = env.syslog_lines();
+    let mfad_log = env.mfad_log();
+    let haystacks: Vec<(&str, &str)> = syslog
+        .iter()
+        .map(|l| ("syslog", l.as_str()))
+        .chain(mfad_log.lines().map(|l| ("mfad stdout/stderr", l)))
+        .chain(
+            messages
+                .iter()
+                .map(|m| ("an error message or output", m.as_str())),
+        )
+        .collect();
+    assert!(syslog.len() > 5, "too little was logged to judge");
+    for (where_, text) in &haystacks {
+        let upper = text.to_uppercase();
+        for s in &secrets {
+            assert!(!upper.contains(&s[..16]), "a secret in {where_}: {text}");
+        }
+        assert!(
+            !text.contains("otpauth://"),
+            "an otpauth URI in {where_}: {text}"
+        );
+        for c in &codes {
+            assert!(!contains_token(text, c), "code {c} in {where_}: {text}");
+        }
+        let squeezed = upper.replace('-', "");
+        for r in &recovery {
+            let r = r.to_uppercase();
+            assert!(
+                !upper.contains(&r) && !squeezed.contains(&r.replace('-', "")),
+                "a recovery code in {where_}: {text}"
+            );
+        }
+    }
+}

@@ -268,7 +268,7 @@ fn mfactl_pages(man1: &Path) -> BTreeSet<String> {
             if name
                 .replace("\\-", "-")
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-')
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
                 todo.push(format!("{}.1", name.replace("\\-", "-")));
             }

@@ -62,3 +62,38 @@ fn given_login_when_pam_end_returns_then_no_thread_or_fd_is_left() {
         "threads/fds left behind with the daemon down:\n{out}"
     );
 }
+
+#[test]
+fn given_built_module_then_it_needs_only_libpam_libudev_and_the_c_runtime() {
+    let module = mfa_tests::pam_module();
+    let out = std::process::Command::new("readelf")
+        .arg("-d")
+        .arg(&module)
+        .output()
+        .expect("run readelf (binutils)");
+    assert!(out.status.success(), "readelf -d {}", module.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| Some(l.split_once('[')?.1.trim_end_matches(']').to_owned()))
+        .map(|lib| {
+            if lib.starts_with("ld-linux") {
+                "ld-linux".to_owned()
+            } else {
+                lib
+            }
+        })
+        .collect();
+    // libudev.so.1: hidapi's hidraw backend enumerates USB security keys through it (FIDO2).
+    let want: std::collections::BTreeSet<String> = [
+        "libpam.so.0",
+        "libudev.so.1",
+        "libgcc_s.so.1",
+        "libc.so.6",
+        "ld-linux",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(needed, want, "{text}");
+}

@@ -9,33 +9,14 @@
 //! having finished in time), every success with output only the logged-in side produces,
 //! so a harness fault cannot pass as either.
 
-use std::path::Path;
-use std::time::Duration;
-
-use mfa_tests::realenv::{
-    LOGIN, PtySession, RealEnv, SSH, SSH_KEYGEN, SSHD, SU, SUDO, SshLogin, SshOutcome, TestUser,
-    VISUDO, denial_block, mfa_stack, program,
+use mfa_tests::clients::{
+    SSH_MARKER, SU_MARKER, assert_ssh_denied, assert_ssh_success, assert_su_denied,
+    assert_su_success, assert_syslog, check_login_on_pty, ssh_login, su, sudo, user_field,
 };
-use mfa_tests::{CmdOutput, NOT_ACCEPTED, NOT_REACHABLE, PROMPT, Totp, no_token_headline, run};
-
-const SYSLOG_WAIT: Duration = Duration::from_secs(5);
-
-/// Waits (bounded) for a line of the real mfad's syslog containing all of `parts`.
-#[track_caller]
-fn assert_syslog(r: &RealEnv, parts: &[&str]) {
-    let found = r
-        .env
-        .wait_for_syslog(SYSLOG_WAIT, |l| parts.iter().all(|p| l.contains(p)));
-    assert!(
-        found.is_some(),
-        "no mfad syslog line with {parts:?}:\n{}",
-        r.env.syslog_lines().join("\n")
-    );
-}
-
-fn user_field(u: &TestUser) -> String {
-    format!("user={} ", u.name)
-}
+use mfa_tests::realenv::{
+    LOGIN, RealEnv, SSH, SSH_KEYGEN, SSHD, SU, SUDO, TestUser, VISUDO, denial_block, mfa_stack,
+};
+use mfa_tests::{CmdOutput, NOT_ACCEPTED, NOT_REACHABLE, PROMPT, Totp, no_token_headline};
 
 #[test]
 #[should_panic(expected = "apt-get install mfa-no-such-package")]
@@ -48,56 +29,6 @@ fn a_missing_program_fails_the_test_naming_its_package() {
 }
 
 // ----- sshd -------------------------------------------------------------------------------
-
-const SSH_MARKER: &str = "SSH-SHELL-42";
-const SSH_REMOTE: &str = r#"echo "SSH-SHELL-$((6*7))"; cat "$SSH_USER_AUTH""#;
-
-fn login<'a>(code: &'a str, port: u16, user: &'a TestUser, key: Option<&'a Path>) -> SshLogin<'a> {
-    SshLogin {
-        port,
-        user: &user.name,
-        password: &user.password,
-        code,
-        key,
-        remote: SSH_REMOTE,
-    }
-}
-
-#[track_caller]
-fn assert_ssh_success(out: &SshOutcome) {
-    assert!(out.output.success(), "ssh should log in:\n{out}");
-    assert!(
-        out.output.stdout.lines().any(|l| l == SSH_MARKER),
-        "the remote command did not run:\n{out}"
-    );
-    assert!(
-        out.prompts.iter().any(|p| p.ends_with("Password: ")),
-        "no password prompt:\n{out}"
-    );
-    assert!(out.saw_code_prompt(), "no code prompt:\n{out}");
-}
-
-#[track_caller]
-fn assert_ssh_denied(out: &SshOutcome) {
-    assert!(!out.output.timed_out, "ssh hung:\n{out}");
-    assert_eq!(
-        out.output.code(),
-        Some(255),
-        "ssh should be refused:\n{out}"
-    );
-    assert!(
-        out.output.stderr.contains("Permission denied"),
-        "no refusal message:\n{out}"
-    );
-    assert!(
-        !out.output.stdout.contains(SSH_MARKER),
-        "the remote command ran:\n{out}"
-    );
-    assert!(
-        out.saw_code_prompt(),
-        "refused before the code prompt, so the module was not tested:\n{out}"
-    );
-}
 
 #[test]
 fn sshd_password_and_code_over_keyboard_interactive_and_publickey_plus_code() {
@@ -115,7 +46,7 @@ fn sshd_password_and_code_over_keyboard_interactive_and_publickey_plus_code() {
 
     // (a) Password and the right code: the remote command runs.
     let code = t_alice.current_code();
-    let out = r.ssh(login(&code, kbd_port, &alice, None));
+    let out = r.ssh(ssh_login(&code, kbd_port, &alice, None));
     assert_ssh_success(&out);
     assert_eq!(
         out.prompts.len(),
@@ -125,7 +56,7 @@ fn sshd_password_and_code_over_keyboard_interactive_and_publickey_plus_code() {
     assert_syslog(&r, &[&user_field(&alice), service, "result=allow"]);
 
     // (b) A wrong code: refused after the code prompt.
-    let out = r.ssh(login(&t_alice.wrong_code(), kbd_port, &alice, None));
+    let out = r.ssh(ssh_login(&t_alice.wrong_code(), kbd_port, &alice, None));
     assert_ssh_denied(&out);
     assert_syslog(
         &r,
@@ -138,7 +69,7 @@ fn sshd_password_and_code_over_keyboard_interactive_and_publickey_plus_code() {
     );
 
     // (c) The code of (a) again, on a new connection: a replay, refused.
-    let out = r.ssh(login(&code, kbd_port, &alice, None));
+    let out = r.ssh(ssh_login(&code, kbd_port, &alice, None));
     assert_ssh_denied(&out);
     assert_syslog(
         &r,
@@ -151,7 +82,7 @@ fn sshd_password_and_code_over_keyboard_interactive_and_publickey_plus_code() {
     );
 
     // (d) Second port: publickey, then keyboard-interactive (password + code).
-    let out = r.ssh(login(&t_bob.current_code(), key_port, &bob, Some(&key)));
+    let out = r.ssh(ssh_login(&t_bob.current_code(), key_port, &bob, Some(&key)));
     assert_ssh_success(&out);
     let methods: Vec<&str> = out
         .output
@@ -175,10 +106,10 @@ fn sshd_password_and_code_over_keyboard_interactive_and_publickey_plus_code() {
     assert_syslog(&r, &[&user_field(&bob), service, "result=allow"]);
 
     // The key alone is not enough: a wrong code after it is refused.
-    let out = r.ssh(login(&t_bob.wrong_code(), key_port, &bob, Some(&key)));
+    let out = r.ssh(ssh_login(&t_bob.wrong_code(), key_port, &bob, Some(&key)));
     assert_ssh_denied(&out);
     // And without the key that port does not even ask.
-    let out = r.ssh(login(&t_bob.current_code(), key_port, &bob, None));
+    let out = r.ssh(ssh_login(&t_bob.current_code(), key_port, &bob, None));
     assert_eq!(out.output.code(), Some(255), "{out}");
     assert!(out.prompts.is_empty(), "asked without the key:\n{out}");
     assert!(
@@ -199,18 +130,6 @@ fn sudoers(users: &[&TestUser]) -> String {
         s.push_str(&format!("{} ALL=(ALL:ALL) ALL\n", u.name));
     }
     s
-}
-
-/// `sudo -S -k id -un` as `user`, with the password and `code` on stdin.
-fn sudo(r: &RealEnv, user: &TestUser, code: &str) -> CmdOutput {
-    let sudo = program("sudo").display().to_string();
-    let mut cmd = r.as_user(&user.name, &[], &sudo);
-    cmd.args(["-S", "-k", "id", "-un"]);
-    run(
-        cmd,
-        format!("{}\n{code}\n", user.password).as_bytes(),
-        Duration::from_secs(30),
-    )
 }
 
 #[test]
@@ -280,54 +199,6 @@ fn sudo_step_up_asks_password_and_code() {
 
 // ----- su ---------------------------------------------------------------------------------
 
-const SU_MARKER: &str = "SU-SHELL-42";
-
-/// `su [-l] TARGET -c CMD` run by `caller` (non-root) with `vars` in its environment, the
-/// target's password and `code` on stdin.
-fn su(
-    r: &RealEnv,
-    caller: &TestUser,
-    target: &TestUser,
-    login_shell: bool,
-    vars: &[(String, String)],
-    code: &str,
-) -> CmdOutput {
-    let su = program("su").display().to_string();
-    let mut cmd = r.as_user(&caller.name, vars, &su);
-    if login_shell {
-        cmd.arg("-l");
-    }
-    cmd.arg(&target.name)
-        .args(["-c", r#"echo "SU-SHELL-$((6*7))""#]);
-    run(
-        cmd,
-        format!("{}\n{code}\n", target.password).as_bytes(),
-        Duration::from_secs(30),
-    )
-}
-
-#[track_caller]
-fn assert_su_success(out: &CmdOutput) {
-    assert!(out.success(), "su should succeed:\n{out}");
-    assert!(
-        out.stdout.lines().any(|l| l == SU_MARKER),
-        "the command did not run as the target:\n{out}"
-    );
-    assert!(out.all_output().contains(PROMPT), "no code prompt:\n{out}");
-}
-
-#[track_caller]
-fn assert_su_denied(out: &CmdOutput) {
-    assert!(!out.timed_out, "su hung:\n{out}");
-    assert_eq!(out.code(), Some(1), "su should refuse:\n{out}");
-    assert!(out.stderr.contains("su: Authentication failure"), "{out}");
-    assert!(!out.stdout.contains(SU_MARKER), "the command ran:\n{out}");
-    assert!(
-        out.all_output().contains(PROMPT),
-        "refused before the code prompt:\n{out}"
-    );
-}
-
 #[test]
 fn su_by_a_non_root_user_asks_password_and_code() {
     let mut r = RealEnv::start(&[SU]);
@@ -389,35 +260,6 @@ fn su_by_a_non_root_user_asks_password_and_code() {
 
 // ----- login on a pty -----------------------------------------------------------------------
 
-const PTY_WAIT: Duration = Duration::from_secs(15);
-
-fn login_on_pty(user: &TestUser) -> PtySession {
-    let mut cmd = std::process::Command::new(program("login"));
-    cmd.arg(&user.name)
-        .env_clear()
-        .env("TERM", "dumb")
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .current_dir("/");
-    PtySession::spawn(cmd)
-}
-
-/// Answers `login`'s password and code prompts.
-#[track_caller]
-fn answer_login(pty: &mut PtySession, user: &TestUser, code: &str) {
-    assert!(
-        pty.expect("Password: ", PTY_WAIT),
-        "no password prompt:\n{}",
-        pty.transcript()
-    );
-    pty.send(&format!("{}\n", user.password));
-    assert!(
-        pty.expect(PROMPT, PTY_WAIT),
-        "no code prompt:\n{}",
-        pty.transcript()
-    );
-    pty.send(&format!("{code}\n"));
-}
-
 #[test]
 fn login_on_a_pty_asks_password_and_code_then_starts_the_shell() {
     let mut r = RealEnv::start(&[LOGIN]);
@@ -425,46 +267,7 @@ fn login_on_a_pty_asks_password_and_code_then_starts_the_shell() {
     let args = format!("bus={} timeout=5000", r.env.bus_address);
     r.set_pam_service("login", &mfa_stack(&args));
     let t = r.env.enroll_new(&erin.name);
-
-    let mut pty = login_on_pty(&erin);
-    answer_login(&mut pty, &erin, &t.current_code());
-    let hit = pty.expect_any(&["$ ", "Login incorrect"], PTY_WAIT);
-    assert_eq!(hit, Some(0), "no shell prompt:\n{}", pty.transcript());
-    pty.send("echo \"LOGIN-SHELL-$((6*7))\"\n");
-    assert!(
-        pty.expect("LOGIN-SHELL-42", PTY_WAIT),
-        "the shell did not run:\n{}",
-        pty.transcript()
-    );
-    pty.send("exit\n");
-    let status = pty.wait(PTY_WAIT);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "login did not end cleanly ({status:?}):\n{}",
-        pty.transcript()
-    );
-    assert_syslog(&r, &[&user_field(&erin), "service=login", "result=allow"]);
-
-    // A wrong code: "Login incorrect", after the module's message, and no shell.
-    let mut pty = login_on_pty(&erin);
-    answer_login(&mut pty, &erin, &t.wrong_code());
-    let hit = pty.expect_any(&["Login incorrect", "$ "], PTY_WAIT);
-    assert_eq!(hit, Some(0), "expected a refusal:\n{}", pty.transcript());
-    pty.kill();
-    let transcript = pty.transcript();
-    assert!(
-        transcript.contains(&denial_block("login", &erin.name, NOT_ACCEPTED)),
-        "no denial message:\n{transcript}"
-    );
-    assert_syslog(
-        &r,
-        &[
-            &user_field(&erin),
-            "service=login",
-            "result=deny",
-            "detail=wrong-code",
-        ],
-    );
+    check_login_on_pty(&r, &erin, &t, "login");
 }
 
 // ----- hostile environment ------------------------------------------------------------------
@@ -615,7 +418,7 @@ fn sshd_chooser_offers_totp_and_recovery_codes_over_keyboard_interactive() {
     // The chooser is a keyboard-interactive round trip of its own (echoed, answered
     // `recovery` by the askpass program because the code has hyphens), then the
     // recovery-code prompt.
-    let out = r.ssh(login(&codes[0], port, &alice, None));
+    let out = r.ssh(ssh_login(&codes[0], port, &alice, None));
     assert!(out.output.success(), "{out}");
     assert!(out.output.stdout.lines().any(|l| l == SSH_MARKER), "{out}");
     // sshd sends the informational lines (the list) as part of the next prompt's text.
@@ -641,9 +444,9 @@ fn sshd_chooser_offers_totp_and_recovery_codes_over_keyboard_interactive() {
     );
 
     // A used recovery code is refused; the TOTP code chosen by name works.
-    let out = r.ssh(login(&codes[0], port, &alice, None));
+    let out = r.ssh(ssh_login(&codes[0], port, &alice, None));
     assert_eq!(out.output.code(), Some(255), "{out}");
-    let out = r.ssh(login(&t.current_code(), port, &alice, None));
+    let out = r.ssh(ssh_login(&t.current_code(), port, &alice, None));
     assert!(out.output.success(), "{out}");
     assert!(
         out.prompts.iter().any(|p| p.ends_with("Method [1]: ")) && out.saw_code_prompt(),

@@ -15,35 +15,17 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use mfa_tests::realenv::{
-    LOGIN, PAM_AUTH_UPDATE, PtySession, RealEnv, SSH, SSH_KEYGEN, SSHD, SU, SUDO, SshLogin,
-    SshOutcome, SshdAuth, TestUser, VISUDO, apply_pam_example, contrib_file, denial_block, program,
+use mfa_tests::clients::{
+    CLIENT_WAIT, SSH_MARKER, SU_MARKER, assert_ssh_denied, assert_ssh_success, assert_syslog,
+    check_login_on_pty, ssh_login, su, sudo, user_field,
 };
-use mfa_tests::{CmdOutput, NOT_ACCEPTED, PROMPT, run};
+use mfa_tests::realenv::{
+    LOGIN, PAM_AUTH_UPDATE, RealEnv, SSH, SSH_KEYGEN, SSHD, SU, SUDO, SshLogin, SshdAuth, TestUser,
+    VISUDO, apply_pam_example, contrib_file, denial_block, program,
+};
+use mfa_tests::{NOT_ACCEPTED, PROMPT, run};
 
-const SYSLOG_WAIT: Duration = Duration::from_secs(5);
-const CLIENT_WAIT: Duration = Duration::from_secs(30);
-
-/// Waits (bounded) for a line of mfad's syslog containing all of `parts`.
-#[track_caller]
-fn assert_syslog(r: &RealEnv, parts: &[&str]) {
-    let found = r
-        .env
-        .wait_for_syslog(SYSLOG_WAIT, |l| parts.iter().all(|p| l.contains(p)));
-    assert!(
-        found.is_some(),
-        "no mfad syslog line with {parts:?}:\n{}",
-        r.env.syslog_lines().join("\n")
-    );
-}
-
-fn user_field(u: &TestUser) -> String {
-    format!("user={} ", u.name)
-}
-
-/// The words of a PAM line, so that spacing does not matter.
 fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
@@ -143,61 +125,6 @@ fn an_excerpt_that_cannot_be_followed_is_an_error_not_a_guess() {
 }
 
 // ----- sshd -------------------------------------------------------------------------------
-
-const SSH_MARKER: &str = "SSH-SHELL-42";
-const SSH_REMOTE: &str = r#"echo "SSH-SHELL-$((6*7))"; cat "$SSH_USER_AUTH""#;
-
-fn ssh_login<'a>(
-    code: &'a str,
-    port: u16,
-    user: &'a TestUser,
-    key: Option<&'a Path>,
-) -> SshLogin<'a> {
-    SshLogin {
-        port,
-        user: &user.name,
-        password: &user.password,
-        code,
-        key,
-        remote: SSH_REMOTE,
-    }
-}
-
-#[track_caller]
-fn assert_ssh_success(out: &SshOutcome) {
-    assert!(out.output.success(), "ssh should log in:\n{out}");
-    assert!(
-        out.output.stdout.lines().any(|l| l == SSH_MARKER),
-        "the remote command did not run:\n{out}"
-    );
-    assert!(
-        out.prompts.iter().any(|p| p.ends_with("Password: ")),
-        "no password prompt:\n{out}"
-    );
-    assert!(out.saw_code_prompt(), "no code prompt:\n{out}");
-}
-
-#[track_caller]
-fn assert_ssh_denied(out: &SshOutcome) {
-    assert!(!out.output.timed_out, "ssh hung:\n{out}");
-    assert_eq!(
-        out.output.code(),
-        Some(255),
-        "ssh should be refused:\n{out}"
-    );
-    assert!(
-        out.output.stderr.contains("Permission denied"),
-        "no refusal message:\n{out}"
-    );
-    assert!(
-        !out.output.stdout.contains(SSH_MARKER),
-        "the remote command ran:\n{out}"
-    );
-    assert!(
-        out.saw_code_prompt(),
-        "refused before the code prompt, so the module was not tested:\n{out}"
-    );
-}
 
 #[test]
 fn sshd_with_the_shipped_excerpt_and_drop_in_asks_the_password_then_the_code() {
@@ -367,17 +294,6 @@ fn sudoers(user: &TestUser) -> String {
     )
 }
 
-/// `sudo -S -k id -un` as `user`, with the password and `code` on stdin.
-fn sudo(r: &RealEnv, user: &TestUser, code: &str) -> CmdOutput {
-    let mut cmd = r.as_user(&user.name, &[], &program("sudo").display().to_string());
-    cmd.args(["-S", "-k", "id", "-un"]);
-    run(
-        cmd,
-        format!("{}\n{code}\n", user.password).as_bytes(),
-        CLIENT_WAIT,
-    )
-}
-
 #[test]
 fn sudo_with_the_shipped_excerpt_asks_the_password_then_the_code() {
     let mut r = RealEnv::start(&[SUDO, VISUDO]);
@@ -420,34 +336,6 @@ fn sudo_with_the_shipped_excerpt_asks_the_password_then_the_code() {
 
 // ----- login on a pty -----------------------------------------------------------------------
 
-const PTY_WAIT: Duration = Duration::from_secs(15);
-
-fn login_on_pty(user: &TestUser) -> PtySession {
-    let mut cmd = Command::new(program("login"));
-    cmd.arg(&user.name)
-        .env_clear()
-        .env("TERM", "dumb")
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .current_dir("/");
-    PtySession::spawn(cmd)
-}
-
-#[track_caller]
-fn answer_login(pty: &mut PtySession, user: &TestUser, code: &str) {
-    assert!(
-        pty.expect("Password: ", PTY_WAIT),
-        "no password prompt:\n{}",
-        pty.transcript()
-    );
-    pty.send(&format!("{}\n", user.password));
-    assert!(
-        pty.expect(PROMPT, PTY_WAIT),
-        "no code prompt:\n{}",
-        pty.transcript()
-    );
-    pty.send(&format!("{code}\n"));
-}
-
 #[test]
 fn login_with_the_shipped_excerpt_asks_the_password_then_the_code() {
     let mut r = RealEnv::start(&[LOGIN]);
@@ -457,64 +345,10 @@ fn login_with_the_shipped_excerpt_asks_the_password_then_the_code() {
     let stack = r.shipped_pam_service("login", "mfa-login.example");
     assert_added_after_common_auth(&debian, &stack);
     let t = r.env.enroll_new(&erin.name);
-
-    let mut pty = login_on_pty(&erin);
-    answer_login(&mut pty, &erin, &t.current_code());
-    let hit = pty.expect_any(&["$ ", "Login incorrect"], PTY_WAIT);
-    assert_eq!(hit, Some(0), "no shell prompt:\n{}", pty.transcript());
-    pty.send("echo \"LOGIN-SHELL-$((6*7))\"\n");
-    assert!(
-        pty.expect("LOGIN-SHELL-42", PTY_WAIT),
-        "the shell did not run:\n{}",
-        pty.transcript()
-    );
-    pty.send("exit\n");
-    let status = pty.wait(PTY_WAIT);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "login did not end cleanly ({status:?}):\n{}",
-        pty.transcript()
-    );
-    assert_syslog(&r, &[&user_field(&erin), "service=login", "result=allow"]);
-
-    // A wrong code: "Login incorrect" (after Debian's pam_faildelay), no shell.
-    let mut pty = login_on_pty(&erin);
-    answer_login(&mut pty, &erin, &t.wrong_code());
-    let hit = pty.expect_any(&["Login incorrect", "$ "], PTY_WAIT);
-    assert_eq!(hit, Some(0), "expected a refusal:\n{}", pty.transcript());
-    pty.kill();
-    let transcript = pty.transcript();
-    assert!(
-        transcript.contains(&denial_block("login", &erin.name, NOT_ACCEPTED)),
-        "no denial message:\n{transcript}"
-    );
-    assert_syslog(
-        &r,
-        &[
-            &user_field(&erin),
-            "service=login",
-            "result=deny",
-            "detail=wrong-code",
-        ],
-    );
+    check_login_on_pty(&r, &erin, &t, "login");
 }
 
 // ----- pam-auth-update ----------------------------------------------------------------------
-
-const SU_MARKER: &str = "SU-SHELL-42";
-
-/// `su TARGET -c CMD` run by `caller` (non-root), with the target's password and `code` on
-/// stdin (su reads them there without a terminal).
-fn su(r: &RealEnv, caller: &TestUser, target: &TestUser, code: &str) -> CmdOutput {
-    let mut cmd = r.as_user(&caller.name, &[], &program("su").display().to_string());
-    cmd.arg(&target.name)
-        .args(["-c", r#"echo "SU-SHELL-$((6*7))""#]);
-    run(
-        cmd,
-        format!("{}\n{code}\n", target.password).as_bytes(),
-        CLIENT_WAIT,
-    )
-}
 
 #[test]
 fn pam_auth_update_with_the_shipped_profile_adds_the_code_to_common_auth_and_disable_removes_it() {
@@ -558,13 +392,13 @@ fn pam_auth_update_with_the_shipped_profile_adds_the_code_to_common_auth_and_dis
     );
 
     // Every service that includes common-auth now asks: su run by a non-root user.
-    let out = su(&r, &caller, &target, &t.current_code());
+    let out = su(&r, &caller, &target, false, &[], &t.current_code());
     assert!(out.success(), "su should succeed:\n{out}");
     assert!(out.stdout.lines().any(|l| l == SU_MARKER), "{out}");
     assert!(out.all_output().contains(PROMPT), "no code prompt:\n{out}");
     assert_syslog(&r, &[&user_field(&target), "service=su", "result=allow"]);
 
-    let out = su(&r, &caller, &target, &t.wrong_code());
+    let out = su(&r, &caller, &target, false, &[], &t.wrong_code());
     assert!(!out.timed_out, "su hung:\n{out}");
     assert_eq!(out.code(), Some(1), "su should refuse:\n{out}");
     assert!(out.stderr.contains("su: Authentication failure"), "{out}");
@@ -584,7 +418,7 @@ fn pam_auth_update_with_the_shipped_profile_adds_the_code_to_common_auth_and_dis
     let out = r.pam_auth_update(&["--disable", "mfa"]);
     assert!(out.success(), "pam-auth-update --disable mfa:\n{out}");
     assert_eq!(fs::read_to_string(&common_auth).unwrap(), before);
-    let out = su(&r, &caller, &target, "");
+    let out = su(&r, &caller, &target, false, &[], "");
     assert!(out.success(), "su should succeed:\n{out}");
     assert!(out.stdout.lines().any(|l| l == SU_MARKER), "{out}");
     assert!(

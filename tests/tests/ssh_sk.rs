@@ -163,22 +163,6 @@ impl Capture {
     }
 }
 
-/// Logs in as `user` with `key` first (publickey, then keyboard-interactive: the password).
-fn login(r: &RealEnv, port: u16, user: &TestUser, key: &Key) -> SshOutcome {
-    let provider = format!("SecurityKeyProvider={}", sk_provider().display());
-    r.ssh_with_options(
-        SshLogin {
-            port,
-            user: &user.name,
-            password: &user.password,
-            code: "",
-            key: Some(&key.private),
-            remote: REMOTE,
-        },
-        &[&provider],
-    )
-}
-
 #[track_caller]
 fn assert_logged_in(out: &SshOutcome) {
     assert!(out.output.success(), "ssh should log in:\n{out}");
@@ -241,7 +225,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
 
     // (a) Alice's sk key: sshd verifies it (user presence included), PAM sees exactly it.
     capture.reset(&alice.name);
-    let out = login(&r, port, &alice, &alice_sk);
+    let out = login_with_code(&r, port, &alice, &alice_sk, "");
     assert_logged_in(&out);
     let fingerprint = keygen_fingerprint(&alice_sk);
     assert!(
@@ -273,7 +257,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
 
     // (b) An sk key of alice's that sshd does not know: refused before PAM runs.
     capture.reset(&alice.name);
-    let out = login(&r, port, &alice, &alice_sk_other);
+    let out = login_with_code(&r, port, &alice, &alice_sk_other, "");
     assert_eq!(out.output.code(), Some(255), "should be refused:\n{out}");
     assert!(
         out.output.stderr.contains("Permission denied (publickey)"),
@@ -284,7 +268,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
 
     // (c) An ordinary ed25519 key: logs in, named in SSH_AUTH_INFO_0, never a security key.
     capture.reset(&alice.name);
-    let out = login(&r, port, &alice, &alice_plain);
+    let out = login_with_code(&r, port, &alice, &alice_plain, "");
     assert_logged_in(&out);
     let info = capture.seen(&alice.name).expect("PAM auth ran");
     assert_eq!(info, expected_info(&alice_plain));
@@ -302,7 +286,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
 
     // (d) Another sk key of the same user (ed25519-sk): a different key, not enrolled.
     capture.reset(&alice.name);
-    let out = login(&r, port, &alice, &alice_ed25519_sk);
+    let out = login_with_code(&r, port, &alice, &alice_ed25519_sk, "");
     assert_logged_in(&out);
     let info = capture.seen(&alice.name).expect("PAM auth ran");
     assert_eq!(info, expected_info(&alice_ed25519_sk));
@@ -319,7 +303,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
     // (e) Bob with his own sk key, then with alice's enrolled one: each named exactly;
     // alice's key is not bob's.
     capture.reset(&bob.name);
-    let out = login(&r, port, &bob, &bob_sk);
+    let out = login_with_code(&r, port, &bob, &bob_sk, "");
     assert_logged_in(&out);
     let info = capture.seen(&bob.name).expect("PAM auth ran");
     assert_eq!(
@@ -327,7 +311,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
         SkFactor::Satisfied(&bob_enrolled[0])
     );
     capture.reset(&bob.name);
-    let out = login(&r, port, &bob, &alice_sk);
+    let out = login_with_code(&r, port, &bob, &alice_sk, "");
     assert_logged_in(&out);
     let info = capture.seen(&bob.name).expect("PAM auth ran");
     assert_eq!(info, expected_info(&alice_sk));
@@ -343,7 +327,7 @@ fn sshd_verifies_sk_keys_and_names_exactly_the_key_used_in_ssh_auth_info_0() {
 
 // ----- phase 2: pam_mfa takes an enrolled sk key as the second factor ------------------------
 
-/// Logs in as `user` with `key` (publickey), then keyboard-interactive answering the
+/// Logs in as `user` with `key` first (publickey), then keyboard-interactive answering the
 /// password and, if asked, `code`.
 fn login_with_code(r: &RealEnv, port: u16, user: &TestUser, key: &Key, code: &str) -> SshOutcome {
     let provider = format!("SecurityKeyProvider={}", sk_provider().display());

@@ -17,7 +17,7 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     let user = resolve_user(api, args.user).await?;
     let on = args.state.is_on();
-    with_step_up(api, &user, ctx.prompter, || {
+    with_step_up(api, &user, ctx.prompter, ctx.key, || {
         api.set_always_require(&user, on)
     })
     .await?;

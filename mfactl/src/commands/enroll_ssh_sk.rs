@@ -58,7 +58,7 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     let user = resolve_user(api, plan.user).await?;
     let name = plan.name.unwrap_or_default();
-    let token = with_step_up(api, &user, ctx.prompter, || {
+    let token = with_step_up(api, &user, ctx.prompter, ctx.key, || {
         api.enroll_ssh_sk(&user, &name, &plan.line)
     })
     .await?;

@@ -7,14 +7,18 @@ use std::io;
 use clap::Parser;
 use zeroize::Zeroizing;
 
+use mfa_fido_client::{
+    Authenticator, ClientError, GetAssertionRequest, GetAssertionResponse, MakeCredentialRequest,
+    MakeCredentialResponse,
+};
 use mfa_proto::{
-    DenyReason, EnrollmentStart, MfaError, PolicyExplanation, PolicyOverview, Step, StepKind,
-    TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    DenyReason, EnrollmentStart, Fido2EnrollmentStart, MfaError, PolicyExplanation, PolicyOverview,
+    Step, StepKind, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 use super::{Ctx, Job};
 use crate::cli::Cli;
-use crate::client::ManageApi;
+use crate::client::{Fido2Request, ManageApi};
 use crate::error::CliError;
 use crate::prompt::Prompter;
 use crate::qr;
@@ -51,6 +55,8 @@ pub(crate) struct FakeDaemon {
     pub calls: RefCell<Vec<String>>,
     pub options: RefCell<Option<TotpEnrollOptions>>,
     pub user: RefCell<String>,
+    /// What `StepUpFido2Request` returns.
+    pub fido2_request: Fido2Request,
 }
 
 impl Default for FakeDaemon {
@@ -77,7 +83,88 @@ impl Default for FakeDaemon {
             calls: RefCell::default(),
             options: RefCell::default(),
             user: RefCell::default(),
+            fido2_request: (
+                "pam_mfa://host".into(),
+                vec![7; 32],
+                vec![vec![1, 2]],
+                false,
+            ),
         }
+    }
+}
+
+/// Hex, for call records.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A security key as a script: records each request, answers with `answer` (or the error).
+#[derive(Default)]
+pub(crate) struct FakeKey {
+    pub error: Option<ClientError>,
+    /// `make_credential rp challenge exclude pin uv` / `get_assertion rp challenge allow pin uv`.
+    pub requests: RefCell<Vec<String>>,
+}
+
+impl FakeKey {
+    pub(crate) fn failing(error: ClientError) -> Self {
+        FakeKey {
+            error: Some(error),
+            ..FakeKey::default()
+        }
+    }
+
+    pub(crate) fn requests(&self) -> Vec<String> {
+        self.requests.borrow().clone()
+    }
+
+    fn answer<T>(&self, record: String, ok: T) -> Result<T, ClientError> {
+        self.requests.borrow_mut().push(record);
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(ok),
+        }
+    }
+}
+
+impl Authenticator for FakeKey {
+    fn make_credential(
+        &self,
+        r: &MakeCredentialRequest,
+    ) -> Result<MakeCredentialResponse, ClientError> {
+        let exclude: Vec<String> = r.exclude_credentials.iter().map(|c| hex(c)).collect();
+        self.answer(
+            format!(
+                "make_credential {} {} exclude={} pin={:?} uv={}",
+                r.rp_id,
+                hex(&r.challenge),
+                exclude.join(","),
+                r.pin.as_deref().map(String::as_str),
+                r.require_uv
+            ),
+            MakeCredentialResponse {
+                attestation_object: vec![0xa3, 1, 2, 3],
+            },
+        )
+    }
+
+    fn get_assertion(&self, r: &GetAssertionRequest) -> Result<GetAssertionResponse, ClientError> {
+        let allow: Vec<String> = r.allow_credentials.iter().map(|c| hex(c)).collect();
+        self.answer(
+            format!(
+                "get_assertion {} {} allow={} pin={:?} uv={}",
+                r.rp_id,
+                hex(&r.challenge),
+                allow.join(","),
+                r.pin.as_deref().map(String::as_str),
+                r.require_uv
+            ),
+            GetAssertionResponse {
+                credential_id: vec![1, 2],
+                auth_data: vec![0xad; 37],
+                signature: vec![0x51; 8],
+            },
+        )
     }
 }
 
@@ -305,6 +392,74 @@ impl ManageApi for FakeDaemon {
         }
     }
 
+    async fn begin_fido2_enrollment(
+        &self,
+        user: &str,
+        name: &str,
+        require_uv: bool,
+    ) -> Result<Fido2EnrollmentStart, MfaError> {
+        self.record(format!(
+            "BeginFido2Enrollment {user} {name:?} uv={require_uv}"
+        ))?;
+        self.gate()?;
+        Ok(Fido2EnrollmentStart {
+            enrollment: "e2".into(),
+            rp_id: "pam_mfa://host".into(),
+            challenge: vec![0xcc; 4],
+            user_id: vec![0x11; 16],
+            exclude_credential_ids: vec![vec![0xee, 0xee]],
+        })
+    }
+
+    async fn finish_fido2_enrollment(
+        &self,
+        enrollment: &str,
+        attestation_object: &[u8],
+    ) -> Result<TokenInfo, MfaError> {
+        self.record(format!(
+            "FinishFido2Enrollment {enrollment} {}",
+            hex(attestation_object)
+        ))?;
+        if let Some(e) = &self.confirm_error {
+            return Err(e.clone());
+        }
+        let mut t = token("12", "alice", "fido2");
+        t.kind = "fido2".into();
+        t.algorithm = "ES256".into();
+        t.detail = "ES256, pam_mfa://host, touch".into();
+        Ok(t)
+    }
+
+    async fn step_up_fido2_request(&self, flow: &str) -> Result<Fido2Request, MfaError> {
+        self.record(format!("StepUpFido2Request {flow}"))?;
+        Ok(self.fido2_request.clone())
+    }
+
+    async fn answer_step_up_fido2(
+        &self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError> {
+        self.record(format!(
+            "AnswerStepUpFido2 {flow} {} {} {}",
+            hex(credential_id),
+            authenticator_data.len(),
+            hex(signature)
+        ))?;
+        self.next_step()
+    }
+
+    async fn step_up_fido2_unavailable(
+        &self,
+        flow: &str,
+        reason: &str,
+    ) -> Result<WireStep, MfaError> {
+        self.record(format!("StepUpFido2Unavailable {flow} {reason}"))?;
+        self.next_step()
+    }
+
     async fn begin_step_up(&self, user: &str) -> Result<WireStep, MfaError> {
         self.record(format!("BeginStepUp {user}"))?;
         self.next_step()
@@ -380,12 +535,30 @@ pub(crate) struct Outcome {
     pub stdout: String,
 }
 
-/// Parses `args` (without the program name) and runs the command against `daemon`.
+/// Parses `args` (without the program name) and runs the command against `daemon`, with
+/// no security key plugged in.
 pub(crate) fn run(
     daemon: &FakeDaemon,
     args: &[&str],
     prompter: &mut ScriptedPrompter,
     qr: Option<qr::Style>,
+) -> Outcome {
+    run_with_key(
+        daemon,
+        args,
+        prompter,
+        qr,
+        &FakeKey::failing(ClientError::NoDevice),
+    )
+}
+
+/// [`run`] with `key` as the security key.
+pub(crate) fn run_with_key(
+    daemon: &FakeDaemon,
+    args: &[&str],
+    prompter: &mut ScriptedPrompter,
+    qr: Option<qr::Style>,
+    key: &dyn Authenticator,
 ) -> Outcome {
     let cli = Cli::try_parse_from(std::iter::once("mfactl").chain(args.iter().copied())).unwrap();
     let mut out = Vec::new();
@@ -396,6 +569,7 @@ pub(crate) fn run(
                 out: &mut out,
                 prompter,
                 qr,
+                key,
             };
             zbus::block_on(job.execute(daemon, &mut ctx))
         }

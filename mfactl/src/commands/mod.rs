@@ -5,10 +5,10 @@
 use std::io::Write;
 
 use crate::cli::{
-    AlwaysRequireArgs, Command, EnrollCommand, ListArgs, LockArgs, PolicyAllowArgs,
-    PolicyAlwaysRequireCommand, PolicyCommand, PolicyExplainArgs, PolicyGroupArgs, PolicyMode,
-    PolicyServiceArgs, RecoveryCommand, RecoveryGenerateArgs, RemoveArgs, RenameArgs, StatusArgs,
-    UnlockArgs,
+    AlwaysRequireArgs, Command, EnrollCommand, EnrollFido2Args, ListArgs, LockArgs,
+    PolicyAllowArgs, PolicyAlwaysRequireCommand, PolicyCommand, PolicyExplainArgs, PolicyGroupArgs,
+    PolicyMode, PolicyServiceArgs, RecoveryCommand, RecoveryGenerateArgs, RemoveArgs, RenameArgs,
+    StatusArgs, UnlockArgs,
 };
 use crate::client::ManageApi;
 use crate::deadline::{now, parse_deadline};
@@ -19,6 +19,7 @@ use crate::qr;
 mod always_require;
 pub(crate) mod doctor;
 pub(crate) mod enroll;
+mod enroll_fido2;
 mod enroll_ssh_sk;
 mod list;
 mod lock;
@@ -26,6 +27,7 @@ mod policy;
 mod recovery;
 mod remove;
 mod rename;
+pub(crate) mod security_key;
 mod status;
 mod step_up;
 mod unlock;
@@ -44,6 +46,8 @@ pub(crate) struct Ctx<'a> {
     pub prompter: &'a mut dyn Prompter,
     /// How to draw QR codes; `None` when `out` is not a terminal or with `--json`.
     pub qr: Option<qr::Style>,
+    /// The security key for `enroll fido2` and for step-ups answered with a key.
+    pub key: &'a dyn mfa_fido_client::Authenticator,
 }
 
 /// A command whose local checks passed.
@@ -52,6 +56,8 @@ pub(crate) enum Job {
     EnrollTotp(enroll::Plan),
     /// `enroll ssh-sk`, its key file read.
     EnrollSshSk(enroll_ssh_sk::Plan),
+    /// `enroll fido2`.
+    EnrollFido2(EnrollFido2Args),
     /// `list`.
     List(ListArgs),
     /// `remove`.
@@ -94,6 +100,7 @@ impl Job {
             Command::Enroll(EnrollCommand::SshSk(args)) => {
                 Job::EnrollSshSk(enroll_ssh_sk::plan(args)?)
             }
+            Command::Enroll(EnrollCommand::Fido2(args)) => Job::EnrollFido2(args),
             Command::List(args) => Job::List(args),
             Command::Remove(args) => Job::Remove(args),
             Command::Rename(args) => Job::Rename(args),
@@ -139,6 +146,7 @@ impl Job {
         match self {
             Job::EnrollTotp(plan) => enroll::run(api, plan, ctx).await,
             Job::EnrollSshSk(plan) => enroll_ssh_sk::run(api, plan, ctx).await,
+            Job::EnrollFido2(args) => enroll_fido2::run(api, args, ctx).await,
             Job::List(args) => list::run(api, args, ctx).await,
             Job::Remove(args) => remove::run(api, args, ctx).await,
             Job::Rename(args) => rename::run(api, args, ctx).await,

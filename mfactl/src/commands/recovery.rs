@@ -19,7 +19,7 @@ pub(crate) async fn run_generate(
 ) -> Result<(), CliError> {
     let user = resolve_user(api, args.user).await?;
     let codes = Zeroizing::new(
-        with_step_up(api, &user, ctx.prompter, || {
+        with_step_up(api, &user, ctx.prompter, ctx.key, || {
             api.generate_recovery_codes(&user)
         })
         .await?,

@@ -16,7 +16,10 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     let user = resolve_user(api, args.user).await?;
     let token = args.token.as_str();
-    with_step_up(api, &user, ctx.prompter, || api.remove_token(&user, token)).await?;
+    with_step_up(api, &user, ctx.prompter, ctx.key, || {
+        api.remove_token(&user, token)
+    })
+    .await?;
     if ctx.json {
         emit_json(
             ctx.out,

@@ -8,12 +8,16 @@
 //!
 //! Prompts are answered at the terminal (hidden when the daemon says not to echo), or with one
 //! line of standard input each, so a script can pipe the answers in:
-//! `printf '1\n123456\n' | mfactl remove totp`.
+//! `printf '1\n123456\n' | mfactl remove totp`. A security key step is answered by the key
+//! plugged into this host (its PIN asked like a hidden prompt when the daemon wants user
+//! verification).
 
 use std::future::Future;
 
-use mfa_proto::{MfaError, Step, StepKind};
+use mfa_fido_client::{Authenticator, GetAssertionRequest};
+use mfa_proto::{MfaError, Step, StepKind, WireStep};
 
+use super::security_key::{ask_pin, touch_cue};
 use crate::client::ManageApi;
 use crate::error::CliError;
 use crate::output::{one_line, printable};
@@ -31,6 +35,7 @@ pub(crate) async fn with_step_up<T, F, Fut>(
     api: &impl ManageApi,
     user: &str,
     prompter: &mut dyn Prompter,
+    key: &dyn Authenticator,
     mut call: F,
 ) -> Result<T, CliError>
 where
@@ -41,7 +46,7 @@ where
         Err(MfaError::StepUpRequired(_)) => {}
         other => return Ok(other?),
     }
-    step_up(api, user, prompter).await?;
+    step_up(api, user, prompter, key).await?;
     Ok(call().await?)
 }
 
@@ -51,6 +56,7 @@ pub(crate) async fn step_up(
     api: &impl ManageApi,
     user: &str,
     prompter: &mut dyn Prompter,
+    key: &dyn Authenticator,
 ) -> Result<(), CliError> {
     show(prompter, NOTICE)?;
     let mut wire = api.begin_step_up(user).await?;
@@ -64,15 +70,20 @@ pub(crate) async fn step_up(
         for line in &step.info {
             show(prompter, &format!("{}\n", one_line(line)))?;
         }
+        if matches!(step.kind, StepKind::Prompt { .. } | StepKind::Fido2 { .. }) {
+            if prompts == MAX_PROMPTS {
+                return Err(CliError::StepUp(format!(
+                    "mfad asked more than {MAX_PROMPTS} questions; the step-up was \
+                     abandoned and nothing was changed"
+                )));
+            }
+            prompts += 1;
+        }
         match step.kind {
+            StepKind::Fido2 { flow, text } => {
+                wire = security_key_step(api, prompter, key, &flow, &text).await?;
+            }
             StepKind::Prompt { flow, text, echo } => {
-                if prompts == MAX_PROMPTS {
-                    return Err(CliError::StepUp(format!(
-                        "mfad asked more than {MAX_PROMPTS} questions; the step-up was \
-                         abandoned and nothing was changed"
-                    )));
-                }
-                prompts += 1;
                 let question = printable(&text);
                 let answer = if echo {
                     prompter.ask(&question)
@@ -112,6 +123,36 @@ pub(crate) async fn step_up(
             }
         }
     }
+}
+
+/// Answers a step-up's security key step with `key`; the daemon's next step.
+async fn security_key_step(
+    api: &impl ManageApi,
+    prompter: &mut dyn Prompter,
+    key: &dyn Authenticator,
+    flow: &str,
+    cue: &str,
+) -> Result<WireStep, CliError> {
+    let (rp_id, challenge, allow_credentials, require_uv) = api.step_up_fido2_request(flow).await?;
+    let pin = if require_uv { ask_pin(prompter)? } else { None };
+    show(prompter, &touch_cue(cue))?;
+    let answer = key.get_assertion(&GetAssertionRequest {
+        rp_id,
+        challenge,
+        allow_credentials,
+        pin,
+        require_uv,
+    });
+    Ok(match answer {
+        Ok(a) => {
+            api.answer_step_up_fido2(flow, &a.credential_id, &a.auth_data, &a.signature)
+                .await?
+        }
+        Err(e) => {
+            show(prompter, &format!("{}\n", one_line(&e.to_string())))?;
+            api.step_up_fido2_unavailable(flow, e.code()).await?
+        }
+    })
 }
 
 fn show(prompter: &mut dyn Prompter, text: &str) -> Result<(), CliError> {

@@ -44,6 +44,8 @@ pub struct Decision {
     pub enrolled: MethodSet,
     /// TOTP tokens.
     pub totp_tokens: u32,
+    /// FIDO2 security keys.
+    pub fido2_keys: u32,
     /// Unused recovery codes.
     pub recovery_left: u32,
     /// The user's settings.
@@ -111,8 +113,8 @@ impl Decision {
             format!("user {user}: no token enrolled and no recovery codes")
         } else {
             format!(
-                "user {user}: {} TOTP token(s), {} unused recovery code(s)",
-                self.totp_tokens, self.recovery_left
+                "user {user}: {} TOTP token(s), {} FIDO2 security key(s), {} unused recovery code(s)",
+                self.totp_tokens, self.fido2_keys, self.recovery_left
             )
         });
         out.push(format!(
@@ -260,6 +262,7 @@ impl Daemon {
             user_exists: account.is_some(),
             enrolled,
             totp_tokens: snap.totp_tokens,
+            fido2_keys: snap.fido2_keys,
             recovery_left: snap.recovery_left,
             settings: snap.settings,
             failures: snap.failures,

@@ -53,8 +53,9 @@ const MAX_INVALID_CHOICES: u8 = 3;
 
 fn code_prompt(m: Method) -> &'static str {
     match m {
-        // SSH security keys are never prompted for (`MethodSet::promptable`).
-        Method::Totp | Method::SshSk => TOTP_PROMPT,
+        // SSH security keys are never prompted for (`MethodSet::promptable`); security keys
+        // get a fido2 step instead of a prompt (`Daemon::code_step`).
+        Method::Totp | Method::SshSk | Method::Fido2 => TOTP_PROMPT,
         Method::Recovery => RECOVERY_PROMPT,
     }
 }
@@ -63,6 +64,7 @@ fn code_prompt(m: Method) -> &'static str {
 fn enroll_command(m: Method) -> &'static str {
     match m {
         Method::Totp => "mfactl enroll totp",
+        Method::Fido2 => "mfactl enroll fido2",
         Method::SshSk => "mfactl enroll ssh-sk --pubkey FILE",
         Method::Recovery => "mfactl recovery generate",
     }
@@ -80,7 +82,13 @@ fn parse_choice(answer: &str, methods: MethodSet) -> Option<Method> {
     methods.iter().find(|m| m.as_str().eq_ignore_ascii_case(a))
 }
 
-fn deny(service: &str, user: &str, reason: DenyReason, headline: &str, hints: &[&str]) -> Step {
+pub(super) fn deny(
+    service: &str,
+    user: &str,
+    reason: DenyReason,
+    headline: &str,
+    hints: &[&str],
+) -> Step {
     Step::new(StepKind::Deny {
         reason,
         message: access_denied(service, user, headline, hints),
@@ -95,7 +103,14 @@ fn wait_message(until: u64, now: u64) -> String {
 }
 
 impl Daemon {
-    fn audit_login(&self, level: Level, user: &str, service: &str, result: &str, extra: &str) {
+    pub(super) fn audit_login(
+        &self,
+        level: Level,
+        user: &str,
+        service: &str,
+        result: &str,
+        extra: &str,
+    ) {
         self.audit.log(
             level,
             format!(
@@ -106,7 +121,7 @@ impl Daemon {
         );
     }
 
-    fn unavailable(&self, user: &str, service: &str, what: &str) -> Step {
+    pub(super) fn unavailable(&self, user: &str, service: &str, what: &str) -> Step {
         self.audit.log(
             Level::Error,
             &format!(
@@ -147,7 +162,7 @@ impl Daemon {
         }
     }
 
-    fn admin_locked(&self, user: &str, service: &str) -> Step {
+    pub(super) fn admin_locked(&self, user: &str, service: &str) -> Step {
         self.audit_login(Level::Warning, user, service, "deny", "reason=admin-locked");
         deny(
             service,
@@ -160,7 +175,7 @@ impl Daemon {
         )
     }
 
-    fn throttled(&self, user: &str, service: &str, until: u64, now: u64) -> Step {
+    pub(super) fn throttled(&self, user: &str, service: &str, until: u64, now: u64) -> Step {
         self.audit_login(
             Level::Warning,
             user,
@@ -177,7 +192,7 @@ impl Daemon {
         )
     }
 
-    fn locked_out(&self, user: &str, service: &str) -> Step {
+    pub(super) fn locked_out(&self, user: &str, service: &str) -> Step {
         self.audit_login(Level::Warning, user, service, "deny", "reason=locked-out");
         deny(
             service,
@@ -471,6 +486,7 @@ impl Daemon {
             user_exists,
             started: Instant::now(),
             purpose: Purpose::Login,
+            offered: methods,
             stage: Stage::Code(Method::Totp),
         };
         let id = self.flows.start(flow)?;
@@ -555,6 +571,7 @@ impl Daemon {
             user_exists,
             started: Instant::now(),
             purpose,
+            offered: methods,
             stage: Stage::Choose {
                 methods,
                 invalid: 0,
@@ -570,10 +587,13 @@ impl Daemon {
         }
     }
 
-    fn code_step(&self, flow: Flow) -> Result<Step, MfaError> {
+    pub(super) fn code_step(&self, flow: Flow) -> Result<Step, MfaError> {
         let Stage::Code(m) = flow.stage else {
             return Err(MfaError::Internal("code step without a method".into()));
         };
+        if m == Method::Fido2 {
+            return self.fido2_step(flow);
+        }
         let id = self.flows.start(flow)?;
         Ok(Step::new(StepKind::Prompt {
             flow: id,
@@ -582,7 +602,11 @@ impl Daemon {
         }))
     }
 
-    fn chooser_step(&self, flow: Flow, complaint: Option<String>) -> Result<Step, MfaError> {
+    pub(super) fn chooser_step(
+        &self,
+        flow: Flow,
+        complaint: Option<String>,
+    ) -> Result<Step, MfaError> {
         let Stage::Choose { methods, .. } = flow.stage else {
             return Err(MfaError::Internal("chooser step without methods".into()));
         };
@@ -641,7 +665,7 @@ impl Daemon {
         let methods = snap.methods().promptable();
         if methods.is_empty() {
             return Err(MfaError::NotEnrolled(format!(
-                "{user} has no TOTP token or recovery code to confirm the change with"
+                "{user} has no TOTP token, security key or recovery code to confirm the change with"
             )));
         }
         if snap.settings.locked_at > 0 {
@@ -690,11 +714,50 @@ impl Daemon {
             },
             Stage::Code(method) => {
                 let step = self.verify_answer(&flow, method, answer);
-                if flow.purpose == Purpose::StepUp && matches!(step.kind, StepKind::Allow { .. }) {
-                    self.grant_step_up(caller, &flow.user);
-                }
+                self.after_verification(caller, &flow, &step);
                 Ok(step)
             }
+            // The flow is used up: a typed answer to a security key step is a client bug.
+            Stage::Fido2 { .. } => Err(MfaError::InvalidArgument(
+                "that flow waits for a security key; answer it with AnswerFido2".into(),
+            )),
+        }
+    }
+
+    /// A verified step-up grants the caller's connection one change.
+    pub(super) fn after_verification(&self, caller: &Caller, flow: &Flow, step: &Step) {
+        if flow.purpose == Purpose::StepUp && matches!(step.kind, StepKind::Allow { .. }) {
+            self.grant_step_up(caller, &flow.user);
+        }
+    }
+
+    /// The allow step for a verified factor (and its audit line).
+    pub(super) fn allowed(&self, flow: &Flow, method: Method, token_id: i64, extra: &str) -> Step {
+        let (user, service) = (flow.user.as_str(), flow.service.as_str());
+        let mut info = Vec::new();
+        if method == Method::Recovery {
+            let left = self.store.recovery_codes_left(user).unwrap_or(0);
+            info.push(format!(
+                "Recovery code accepted; {left} left. Run `mfactl recovery generate` for a new set{}.",
+                if left == 0 { " now" } else { " when few remain" }
+            ));
+        }
+        let event = match flow.purpose {
+            Purpose::Login => "allow",
+            Purpose::StepUp => "step-up-allow",
+        };
+        self.audit_login(
+            Level::Notice,
+            user,
+            service,
+            event,
+            format!("method={method} token={token_id} {extra}").trim_end(),
+        );
+        Step {
+            info,
+            kind: StepKind::Allow {
+                reason: format!("{method} {token_id}"),
+            },
         }
     }
 
@@ -715,6 +778,7 @@ impl Daemon {
                 DenyReason::AuthFailed,
                 match method {
                     Method::Totp | Method::SshSk => "the verification code was not accepted.",
+                    Method::Fido2 => "the security key's answer was not accepted.",
                     Method::Recovery => "the recovery code was not accepted.",
                 },
                 &[],
@@ -733,7 +797,7 @@ impl Daemon {
         }
         let oversize = answer.len() > MAX_ANSWER_LEN;
         let (result, malformed) = match method {
-            Method::SshSk => return not_accepted("reason=not-promptable"),
+            Method::SshSk | Method::Fido2 => return not_accepted("reason=not-promptable"),
             Method::Totp => {
                 let code = if oversize {
                     None
@@ -766,33 +830,7 @@ impl Daemon {
         };
         match result {
             Err(e) => self.unavailable(user, service, &e.to_string()),
-            Ok(VerifyOutcome::Accepted { token_id }) => {
-                let mut info = Vec::new();
-                if method == Method::Recovery {
-                    let left = self.store.recovery_codes_left(user).unwrap_or(0);
-                    info.push(format!(
-                        "Recovery code accepted; {left} left. Run `mfactl recovery generate` for a new set{}.",
-                        if left == 0 { " now" } else { " when few remain" }
-                    ));
-                }
-                let event = match flow.purpose {
-                    Purpose::Login => "allow",
-                    Purpose::StepUp => "step-up-allow",
-                };
-                self.audit_login(
-                    Level::Notice,
-                    user,
-                    service,
-                    event,
-                    &format!("method={method} token={token_id}"),
-                );
-                Step {
-                    info,
-                    kind: StepKind::Allow {
-                        reason: format!("{method} {token_id}"),
-                    },
-                }
-            }
+            Ok(VerifyOutcome::Accepted { token_id }) => self.allowed(flow, method, token_id, ""),
             Ok(VerifyOutcome::Failed(f)) => {
                 let detail = if malformed {
                     "malformed"
@@ -813,30 +851,34 @@ impl Daemon {
             Ok(VerifyOutcome::Throttled { until }) => self.throttled(user, service, until, now),
             Ok(VerifyOutcome::LockedOut) => self.locked_out(user, service),
             Ok(VerifyOutcome::AdminLocked) => self.admin_locked(user, service),
-            Ok(VerifyOutcome::NotEnrolled) => {
-                self.audit_login(
-                    Level::Notice,
-                    user,
-                    service,
-                    "deny",
-                    &format!("reason=not-enrolled method={method}"),
-                );
-                deny(
-                    service,
-                    user,
-                    DenyReason::NotEnrolled,
-                    &format!(
-                        "{user} has no {} any more.",
-                        match method {
-                            Method::Totp => "TOTP token",
-                            Method::SshSk => "SSH security key",
-                            Method::Recovery => "unused recovery code",
-                        }
-                    ),
-                    &[],
-                )
-            }
+            Ok(VerifyOutcome::NotEnrolled) => self.no_longer_enrolled(user, service, method),
         }
+    }
+
+    /// The denial when the user's tokens of `method` went away during the login.
+    pub(super) fn no_longer_enrolled(&self, user: &str, service: &str, method: Method) -> Step {
+        self.audit_login(
+            Level::Notice,
+            user,
+            service,
+            "deny",
+            &format!("reason=not-enrolled method={method}"),
+        );
+        deny(
+            service,
+            user,
+            DenyReason::NotEnrolled,
+            &format!(
+                "{user} has no {} any more.",
+                match method {
+                    Method::Totp => "TOTP token",
+                    Method::Fido2 => "FIDO2 security key",
+                    Method::SshSk => "SSH security key",
+                    Method::Recovery => "unused recovery code",
+                }
+            ),
+            &[],
+        )
     }
 
     /// Abandons `flow` (the user cancelled). Unknown flows are ignored.

@@ -68,7 +68,7 @@ fn rejected_message(why: &str, tries_left: u32) -> String {
 }
 
 impl Daemon {
-    fn audit_admin(&self, caller: &Caller, event: &str, user: &str, detail: &str) {
+    pub(super) fn audit_admin(&self, caller: &Caller, event: &str, user: &str, detail: &str) {
         let line = format!(
             "{event} user={} by_uid={} {detail}",
             loggable(user),
@@ -230,7 +230,10 @@ impl Daemon {
 
     /// Discards a pending enrollment.
     pub fn cancel_enrollment(&self, caller: &Caller, id: &str) -> Result<(), MfaError> {
-        self.pending.take(id, &caller.sender).map(drop)
+        self.pending
+            .take(id, &caller.sender)
+            .map(drop)
+            .or_else(|_| self.fido2_pending.take(id, &caller.sender).map(drop))
     }
 
     /// Lists a user's tokens. Admins may list users NSS no longer knows (to clean up).

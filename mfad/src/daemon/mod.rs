@@ -2,8 +2,11 @@
 //! [`Caller`] and plain arguments, so it is unit-tested without a bus.
 
 mod decide;
+mod fido2;
 mod login;
 mod manage;
+
+pub use fido2::Fido2Request;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,7 +18,7 @@ use mfa_proto::{MAX_SERVICE_LEN, MfaError, STEP_UP_TTL_SECS};
 
 use crate::audit::{Audit, Level};
 use crate::authz::{Authorizer, Caller};
-use crate::enroll::PendingTable;
+use crate::enroll::{Fido2Pending, PendingTable};
 use crate::flows::FlowTable;
 use crate::store::Store;
 use crate::users::{self, Account, LookupError};
@@ -28,7 +31,12 @@ pub struct Daemon {
     authz: Authorizer,
     flows: FlowTable,
     pending: PendingTable,
+    fido2_pending: PendingTable<Fido2Pending>,
     issuer: String,
+    /// The relying-party ID of this host's security keys (`[fido2] rp_id`).
+    rp_id: String,
+    /// How long a FIDO2 challenge stays valid (`[fido2] challenge_ttl_secs`).
+    challenge_ttl: Duration,
     window: u32,
     limits: RateLimit,
     /// Fresh step-ups: (connection, user) → when. Each allows one sensitive change.
@@ -38,11 +46,11 @@ pub struct Daemon {
 impl Daemon {
     /// Assembles a daemon from its parts.
     pub fn new(store: Store, config: &Config, audit: Audit) -> Self {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
         let issuer = config.daemon.issuer.clone().unwrap_or_else(|| {
-            let host = nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .unwrap_or_default();
             let host: String = host
                 .chars()
                 .filter(|c| *c != ':' && !c.is_control())
@@ -54,13 +62,24 @@ impl Daemon {
                 format!("pam_mfa@{host}")
             }
         });
+        let rp_id = config.fido2.rp_id.clone().unwrap_or_else(|| {
+            let host: String = host
+                .chars()
+                .filter(|c| !c.is_control() && !c.is_whitespace())
+                .take(253)
+                .collect();
+            mfa_core::fido2::host_rp_id(if host.is_empty() { "localhost" } else { &host })
+        });
         Daemon {
             store,
             audit,
             authz: Authorizer::new(config.daemon.admin_group.clone()),
             flows: FlowTable::default(),
             pending: PendingTable::default(),
+            fido2_pending: PendingTable::default(),
             issuer,
+            rp_id,
+            challenge_ttl: Duration::from_secs(config.fido2.challenge_ttl_secs),
             window: config.totp.window,
             limits: config.rate_limit.sanitized(),
             step_ups: Mutex::new(HashMap::new()),

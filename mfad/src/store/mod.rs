@@ -5,6 +5,7 @@
 //! proceeds. Every write is one transaction; a used step and the acceptance that consumes it
 //! commit together. TOTP secrets are sealed with a key kept in a separate file ([`seal`]).
 
+pub mod fido2;
 mod migrations;
 mod open;
 mod policy;
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
+pub use fido2::{Fido2Assertion, Fido2Record, Fido2Row};
 pub use recovery::{RecoverySalt, hash_answer};
 pub use settings::{DEFAULT_ALWAYS_REQUIRE_ALLOW, LoginSnapshot, ServiceRule, UserSettings};
 pub use tokens::{NewTotpToken, Removal, StoredToken};
@@ -48,8 +50,13 @@ impl Store {
     /// Opens (or creates) the database at `path`, sealing secrets with the key in
     /// `key_path`. The key file is created on first use; it is never replaced when the
     /// database already holds secrets sealed with a key, and a key that does not match
-    /// the database is refused: both say how to fix it.
+    /// the database is refused: both say how to fix it. A damaged file is refused too
+    /// (never repaired behind the administrator's back), naming the way out.
     pub fn open_with_key(path: &Path, key_path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_key_unchecked_damage(path, key_path).map_err(|e| corruption(path, e))
+    }
+
+    fn open_with_key_unchecked_damage(path: &Path, key_path: &Path) -> Result<Self, StoreError> {
         let conn = open::open_checked(path)?;
         let key = match std::fs::symlink_metadata(key_path) {
             Ok(_) => seal::read_key(key_path)?,
@@ -144,6 +151,25 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Turns SQLite's "malformed" and "not a database" (damage found before or by the start-up
+/// `quick_check`) into [`StoreError::Corrupt`] with the only safe fix: a backup.
+fn corruption(path: &Path, e: StoreError) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    let detail = match e {
+        StoreError::Corrupt(detail) => detail,
+        StoreError::Sqlite(ref s)
+            if matches!(s.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase)) =>
+        {
+            s.to_string()
+        }
+        other => return other,
+    };
+    StoreError::Corrupt(format!(
+        "{detail}; {} is damaged: stop mfad and restore it from a backup (keep the key file)",
+        path.display()
+    ))
 }
 
 /// Whether the database has the key check value, i.e. secrets sealed with some key.

@@ -79,10 +79,35 @@ pub fn open_checked(path: &Path) -> Result<Connection, StoreError> {
             }
         }
     }
+    check_writable(dir)?;
+    check_writable(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     Ok(Connection::open_with_flags(path, flags)?)
+}
+
+/// Refuses `path` if it cannot be written: a read-only file system or an immutable file.
+///
+/// mfad must record every used code and failure before it answers, so a database it cannot
+/// write would deny every login anyway; SQLite itself would only say "unable to open
+/// database file". Saying why here lets the administrator fix the right thing.
+fn check_writable(path: &Path) -> Result<(), StoreError> {
+    use nix::errno::Errno;
+    match nix::unistd::access(path, nix::unistd::AccessFlags::W_OK) {
+        Ok(()) => Ok(()),
+        Err(Errno::EROFS) => Err(StoreError::Unsafe(format!(
+            "refusing to use {p}: it is on a read-only file system, and mfad must record used \
+             codes and failures; remount it read-write (`mount -o remount,rw` on its file system)",
+            p = path.display()
+        ))),
+        Err(Errno::EPERM) => Err(StoreError::Unsafe(format!(
+            "refusing to use {p}: it is immutable, and mfad must record used codes and \
+             failures; run `chattr -i {p}`",
+            p = path.display()
+        ))),
+        Err(e) => Err(io_err(path, std::io::Error::from(e))),
+    }
 }
 
 /// Refuses `path` unless it is owned by `euid` and closed to group and others.

@@ -46,6 +46,8 @@ pub struct LoginSnapshot {
     pub totp_tokens: u32,
     /// Number of SSH security keys.
     pub ssh_sk_keys: u32,
+    /// Number of FIDO2 security keys.
+    pub fido2_keys: u32,
     /// Unused recovery codes.
     pub recovery_left: u32,
     /// The user's settings.
@@ -61,12 +63,15 @@ pub struct LoginSnapshot {
 }
 
 impl LoginSnapshot {
-    /// The methods the user has: TOTP when they have a token, SSH security keys, recovery
+    /// The methods the user has: TOTP when they have a token, FIDO2 and SSH security keys, recovery
     /// codes while some are unused.
     pub fn methods(&self) -> MethodSet {
         let mut m = MethodSet::EMPTY;
         if self.totp_tokens > 0 {
             m.insert(Method::Totp);
+        }
+        if self.fido2_keys > 0 {
+            m.insert(Method::Fido2);
         }
         if self.ssh_sk_keys > 0 {
             m.insert(Method::SshSk);
@@ -130,13 +135,14 @@ impl Store {
             .optional()?
             .map(|(s, m, methods)| parse_rule(s, &m, &methods))
             .transpose()?;
-        let (totp_tokens, ssh_sk_keys, recovery_left): (u32, u32, u32) = conn
+        let (totp_tokens, ssh_sk_keys, fido2_keys, recovery_left): (u32, u32, u32, u32) = conn
             .prepare_cached(
                 "SELECT (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'totp'),
                         (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'ssh-sk'),
+                        (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'fido2'),
                         (SELECT COUNT(*) FROM recovery_codes WHERE user = ?1 AND used_at = 0)",
             )?
-            .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         let settings = read_settings(&conn, user)?;
         let failures = super::verify::read_state(&conn, user)?;
         let enforced_groups = conn
@@ -161,6 +167,7 @@ impl Store {
             rule,
             totp_tokens,
             ssh_sk_keys,
+            fido2_keys,
             recovery_left,
             settings,
             failures,

@@ -82,7 +82,7 @@ pub(super) fn parse_params(
     })
 }
 
-fn info_by_id(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<TokenInfo, StoreError> {
+pub(super) fn info_by_id(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<TokenInfo, StoreError> {
     Ok(tx.query_row(
         &format!("SELECT {INFO_COLUMNS} FROM tokens WHERE id = ?1"),
         [id],

@@ -198,3 +198,22 @@ fn single_prompt_is_a_flag_given_once() {
     assert!(parse(&["single_prompt", "single_prompt"]).is_err());
     assert!(parse(&["single_prompt=yes"]).is_err());
 }
+
+#[test]
+fn the_software_key_argument_exists_only_in_the_test_only_build() {
+    let result = parse(&["fido2_soft_key=/tmp/key.json"]);
+    #[cfg(feature = "soft-fido2")]
+    {
+        let path = result.unwrap().fido2_soft_key;
+        assert_eq!(path, Some(std::path::PathBuf::from("/tmp/key.json")));
+        assert!(parse(&["fido2_soft_key=key.json"]).is_err());
+        assert!(parse(&["fido2_soft_key"]).is_err());
+        assert!(parse(&["fido2_soft_key=/a", "fido2_soft_key=/b"]).is_err());
+    }
+    #[cfg(not(feature = "soft-fido2"))]
+    assert_eq!(
+        result.unwrap_err().problem,
+        "unknown argument",
+        "a release build must refuse to run with it"
+    );
+}

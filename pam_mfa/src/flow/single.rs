@@ -68,6 +68,13 @@ pub async fn run<I: PamIo + PasswordItem, D: Daemon>(
     }
     let (flow, text, echo) = match step.kind {
         StepKind::Prompt { flow, text, echo } => (flow, text, echo),
+        // One answer cannot carry a security key's: the daemon never asks for it here.
+        StepKind::Fido2 { flow, .. } => {
+            daemon.cancel(&flow).await;
+            return Outcome::Protocol {
+                detail: "a security key step in single-prompt mode".to_owned(),
+            };
+        }
         // Nothing to ask (policy, or a factor proven upstream): the password module asks
         // for the password itself (`try_first_pass`).
         other => return final_outcome(io, other),
@@ -140,7 +147,7 @@ pub async fn run<I: PamIo + PasswordItem, D: Daemon>(
         io.info(line);
     }
     match step.kind {
-        StepKind::Prompt { flow, .. } => {
+        StepKind::Prompt { flow, .. } | StepKind::Fido2 { flow, .. } => {
             daemon.cancel(&flow).await;
             Outcome::Protocol {
                 detail: "a second prompt in single-prompt mode".to_owned(),
@@ -164,7 +171,7 @@ fn final_outcome<I: PamIo>(io: &mut I, kind: StepKind) -> Outcome {
             }
             Outcome::Deny { reason }
         }
-        StepKind::Prompt { .. } => Outcome::Protocol {
+        StepKind::Prompt { .. } | StepKind::Fido2 { .. } => Outcome::Protocol {
             detail: "unexpected prompt".to_owned(),
         },
     }

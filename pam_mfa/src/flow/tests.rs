@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use mfa_fido_client::{Authenticator, ClientError, GetAssertionRequest, GetAssertionResponse};
 use mfa_proto::{DenyReason, LoginFacts, MAX_ANSWER_LEN, MfaError, Step, StepKind, WireStep};
 use pamsm::PamError;
 use zeroize::Zeroizing;
@@ -95,6 +96,10 @@ pub(super) enum Call {
     BeginSinglePrompt(String),
     Answer(String, String),
     Cancel(String),
+    Fido2Request(String),
+    /// Flow, credential ID, authenticator data, signature.
+    AnswerFido2(String, Vec<u8>, Vec<u8>, Vec<u8>),
+    Fido2Unavailable(String, String),
 }
 
 #[derive(Default)]
@@ -103,6 +108,8 @@ pub(super) struct ScriptedDaemon {
     pub(super) calls: Vec<Call>,
     /// The code length `BeginSinglePrompt` returns.
     pub(super) code_chars: u32,
+    /// What `Fido2Request` returns (an error when `None`).
+    pub(super) fido2_request: Option<fido2::Fido2Request>,
 }
 
 impl ScriptedDaemon {
@@ -153,6 +160,74 @@ impl Daemon for ScriptedDaemon {
     async fn cancel(&mut self, flow: &str) {
         self.calls.push(Call::Cancel(flow.to_owned()));
     }
+
+    async fn fido2_request(&mut self, flow: &str) -> Result<fido2::Fido2Request, MfaError> {
+        self.calls.push(Call::Fido2Request(flow.to_owned()));
+        self.fido2_request
+            .clone()
+            .ok_or_else(|| MfaError::UnknownFlow("expired".into()))
+    }
+
+    async fn answer_fido2(
+        &mut self,
+        flow: &str,
+        credential_id: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+    ) -> Result<WireStep, MfaError> {
+        self.calls.push(Call::AnswerFido2(
+            flow.to_owned(),
+            credential_id.to_vec(),
+            authenticator_data.to_vec(),
+            signature.to_vec(),
+        ));
+        self.next()
+    }
+
+    async fn fido2_unavailable(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError> {
+        self.calls
+            .push(Call::Fido2Unavailable(flow.to_owned(), reason.to_owned()));
+        self.next()
+    }
+}
+
+/// A security key as a script: answers each get_assertion with the next result, and
+/// records what it was asked (the PIN included, to check where it went).
+#[derive(Default)]
+pub(super) struct ScriptedKey {
+    pub(super) results: std::cell::RefCell<VecDeque<Result<GetAssertionResponse, ClientError>>>,
+    pub(super) requests: std::cell::RefCell<Vec<GetAssertionRequest>>,
+}
+
+impl ScriptedKey {
+    pub(super) fn answering(
+        results: impl IntoIterator<Item = Result<GetAssertionResponse, ClientError>>,
+    ) -> Self {
+        ScriptedKey {
+            results: std::cell::RefCell::new(results.into_iter().collect()),
+            ..ScriptedKey::default()
+        }
+    }
+}
+
+impl Authenticator for ScriptedKey {
+    fn make_credential(
+        &self,
+        _: &mfa_fido_client::MakeCredentialRequest,
+    ) -> Result<mfa_fido_client::MakeCredentialResponse, ClientError> {
+        panic!("the module never enrolls")
+    }
+
+    fn get_assertion(
+        &self,
+        request: &GetAssertionRequest,
+    ) -> Result<GetAssertionResponse, ClientError> {
+        self.requests.borrow_mut().push(request.clone());
+        self.results
+            .borrow_mut()
+            .pop_front()
+            .expect("the flow used the key more than scripted")
+    }
 }
 
 pub(super) fn facts() -> LoginFacts {
@@ -188,7 +263,8 @@ pub(super) fn deny(reason: DenyReason, message: &str) -> Result<WireStep, MfaErr
 }
 
 fn run_flow(io: &mut ScriptedIo, daemon: &mut ScriptedDaemon) -> Outcome {
-    zbus::block_on(run(&facts(), io, daemon))
+    // No fido2 step in these scripts: a key that is never used.
+    zbus::block_on(run(&facts(), io, daemon, &ScriptedKey::default()))
 }
 
 #[test]

@@ -4,7 +4,9 @@ use mfa_proto::{MfaError, Step, StepKind, WireStep};
 
 use super::{MAX_PROMPTS, NOTICE, with_step_up};
 use crate::client::ManageApi;
-use crate::commands::fake::{FakeDaemon, ScriptedPrompter, allow_step, deny_step, prompt_step};
+use crate::commands::fake::{
+    FakeDaemon, FakeKey, ScriptedPrompter, allow_step, deny_step, prompt_step,
+};
 use crate::error::CliError;
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -13,7 +15,8 @@ fn strings(v: &[&str]) -> Vec<String> {
 
 /// `RemoveToken alice totp` through [`with_step_up`].
 fn remove(daemon: &FakeDaemon, prompter: &mut ScriptedPrompter) -> Result<(), CliError> {
-    zbus::block_on(with_step_up(daemon, "alice", prompter, || {
+    let key = FakeKey::failing(mfa_fido_client::ClientError::NoDevice);
+    zbus::block_on(with_step_up(daemon, "alice", prompter, &key, || {
         daemon.remove_token("alice", "totp")
     }))
 }
@@ -266,4 +269,72 @@ fn hostile_info_and_prompt_text_cannot_escape() {
     assert!(!p.shown.contains('\u{1b}'), "{}", p.shown);
     assert_eq!(p.shown, format!("{NOTICE}a\\u{{1b}}[2J\\nb\n"));
     assert!(!p.questions[0].contains('\u{1b}'));
+}
+
+fn fido2_step(flow: &str) -> WireStep {
+    Step::new(StepKind::Fido2 {
+        flow: flow.into(),
+        text: "Touch your security key".into(),
+    })
+    .into()
+}
+
+#[test]
+fn a_security_key_step_is_answered_by_the_key_and_its_pin_asked_hidden() {
+    let mut daemon = FakeDaemon::stepping_up(1, vec![fido2_step("k1"), allow_step()]);
+    daemon.fido2_request = ("pam_mfa://h".into(), vec![0xab; 2], vec![vec![1, 2]], true);
+    let key = FakeKey::default();
+    let mut p = ScriptedPrompter::pipe(&["4242"]);
+    zbus::block_on(with_step_up(&daemon, "alice", &mut p, &key, || {
+        daemon.remove_token("alice", "totp")
+    }))
+    .unwrap();
+    assert_eq!(p.hidden, ["Security key PIN: "]);
+    assert_eq!(
+        key.requests(),
+        ["get_assertion pam_mfa://h abab allow=0102 pin=Some(\"4242\") uv=true"]
+    );
+    assert!(
+        p.shown.ends_with("Touch your security key\n"),
+        "{:?}",
+        p.shown
+    );
+    assert_eq!(
+        daemon.calls()[2..5],
+        strings(&[
+            "BeginStepUp alice",
+            "StepUpFido2Request k1",
+            "AnswerStepUpFido2 k1 0102 37 5151515151515151",
+        ])
+    );
+    assert_eq!(daemon.calls().last().unwrap(), "Remove alice totp");
+}
+
+#[test]
+fn no_security_key_is_reported_to_the_daemon_which_may_offer_another_method() {
+    let daemon = FakeDaemon::stepping_up(
+        1,
+        vec![
+            fido2_step("k1"),
+            prompt_step("k1", "Code: ", false),
+            allow_step(),
+        ],
+    );
+    let key = FakeKey::failing(mfa_fido_client::ClientError::NoDevice);
+    let mut p = ScriptedPrompter::pipe(&["123456"]);
+    zbus::block_on(with_step_up(&daemon, "alice", &mut p, &key, || {
+        daemon.remove_token("alice", "totp")
+    }))
+    .unwrap();
+    // No PIN asked (not required), the key's error shown, the code asked next.
+    assert_eq!(p.questions, ["Code: "]);
+    assert!(p.shown.contains("no security key found"), "{:?}", p.shown);
+    assert_eq!(
+        daemon.calls()[3..6],
+        strings(&[
+            "StepUpFido2Request k1",
+            "StepUpFido2Unavailable k1 no-device",
+            "AnswerStepUp k1 123456",
+        ])
+    );
 }

@@ -202,3 +202,18 @@ fn a_daemon_failure_at_begin_is_unavailable_and_never_success() {
     assert_eq!(outcome.code(), PamError::AUTHINFO_UNAVAIL);
     assert_eq!(io.authtok, None);
 }
+
+#[test]
+fn a_security_key_step_cannot_be_answered_in_single_prompt_mode() {
+    let step = Ok(Step::new(StepKind::Fido2 {
+        flow: "k".into(),
+        text: "Touch your security key".into(),
+    })
+    .into());
+    let mut io = ScriptedIo::default();
+    let mut d = daemon([step]);
+    let outcome = run_single(&mut io, &mut d);
+    assert_eq!(outcome.code(), PamError::SERVICE_ERR);
+    assert_eq!(d.cancels(), ["k"]);
+    assert!(io.shown.is_empty());
+}
