@@ -123,7 +123,7 @@ demo: deps ## Enroll a TOTP token and log in through libpam (private bus, no sys
 	$(CARGO) build --workspace $(LOCKED)
 	bash scripts/demo.sh
 
-test: deps ## fmt check, clippy -D warnings, build, then unit and end-to-end tests
+test: deps ## fmt check, clippy -D warnings, build, unit and end-to-end tests, then fuzz-smoke
 	@$(CARGO) fmt --version >/dev/null 2>&1 || { \
 		echo "make test: rustfmt missing: rustup component add rustfmt" >&2; exit 1; }
 	@$(CARGO) clippy --version >/dev/null 2>&1 || { \
@@ -151,6 +151,8 @@ test: deps ## fmt check, clippy -D warnings, build, then unit and end-to-end tes
 			(rc == 0 ? "==> all tests passed" : "==> cargo test FAILED (rc=" rc ")"), \
 			total["passed"], total["failed"], total["ignored"] }' rc=$$rc $(TEST_LOG); \
 	exit $$rc
+	@# Every fuzz target for a short while (after the tests: a crash fails `make test` too).
+	$(MAKE) fuzz-smoke FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # mfad, mfactl and mfa-docs (PROFILE), the module (MODULE_PROFILE), then the generated files
 # of $(STAGE_DIR).
@@ -221,12 +223,13 @@ bench: deps ## Speed and footprint vs pam_google_authenticator (root; target/ben
 .PHONY: fuzz-smoke
 # cargo-fuzz (libFuzzer) on the stable toolchain: `--sanitizer none` needs no -Z flag, so no
 # nightly and no RUSTC_BOOTSTRAP; coverage instrumentation (sancov) works on stable. The fuzz
-# crate is its own workspace (fuzz/Cargo.toml), built in fuzz/target. Not part of `make test`:
-# on a fresh machine the cargo-fuzz install (~1.5 min) and the instrumented build (~6 min)
-# alone exceed the budget. FUZZ_SECONDS per target; fails on the first crash (the input is
-# kept in fuzz/artifacts/TARGET/).
+# crate is its own workspace (fuzz/Cargo.toml), built in fuzz/target. `make test` runs it last
+# with TEST_FUZZ_SECONDS per target: on a fresh machine the cargo-fuzz install (~1.5 min) and
+# the instrumented build (~6 min) come first. FUZZ_SECONDS per target; fails on the first
+# crash (the input is kept in fuzz/artifacts/TARGET/).
 FUZZ_TARGETS := module_args config codes otpauth_uri ssh_auth_info fido2 daemon_verify conversation
 FUZZ_SECONDS ?= 15
+TEST_FUZZ_SECONDS ?= 10
 CARGO_FUZZ_VERSION := 0.13.2
 fuzz-smoke: deps ## Build every fuzz target and run each for FUZZ_SECONDS (default 15)
 	@cargo-fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" \
