@@ -360,35 +360,48 @@ pub async fn run<I: PamIo, D: Daemon>(
             daemon.cancel(&flow).await;
             return too_many_prompts();
         }
-        let answer = match io.prompt(&text, echo) {
+        let answer = io.prompt(&text, echo);
+        let answer = match checked_answer(facts, io, daemon, &flow, answer).await {
             Ok(answer) => answer,
-            Err(ConvError::NotUtf8) => {
-                io.error(&not_accepted(facts, NOT_UTF8_MESSAGE));
-                daemon.cancel(&flow).await;
-                return Outcome::BadAnswer {
-                    why: BadAnswer::NotUtf8,
-                };
-            }
-            Err(error) => {
-                daemon.cancel(&flow).await;
-                return Outcome::Conversation { error };
-            }
+            Err(outcome) => return outcome,
         };
-        // Never cut an answer: a truncated code could still be a valid one.
-        if answer.len() > MAX_ANSWER_LEN {
-            drop(answer);
-            io.error(&not_accepted(facts, TOO_LONG_MESSAGE));
-            daemon.cancel(&flow).await;
-            return Outcome::BadAnswer {
-                why: BadAnswer::TooLong,
-            };
-        }
         wire = match daemon.answer(&flow, &answer).await {
             Ok(wire) => wire,
             Err(error) => return daemon_failed(facts, io, error),
         };
         open_flow = Some(flow);
     }
+}
+
+/// The user's answer to the prompt of `flow`, or, when it is unusable (the conversation
+/// failed, not UTF-8, longer than [`MAX_ANSWER_LEN`]), the outcome, after saying why and
+/// cancelling the flow. Never cut an answer: a truncated code could still be a valid one.
+pub(crate) async fn checked_answer<I: PamIo, D: Daemon>(
+    facts: &LoginFacts,
+    io: &mut I,
+    daemon: &mut D,
+    flow: &str,
+    answer: Result<Zeroizing<String>, ConvError>,
+) -> Result<Zeroizing<String>, Outcome> {
+    let refused = match answer {
+        Ok(answer) if answer.len() <= MAX_ANSWER_LEN => return Ok(answer),
+        Ok(answer) => {
+            drop(answer);
+            io.error(&not_accepted(facts, TOO_LONG_MESSAGE));
+            Outcome::BadAnswer {
+                why: BadAnswer::TooLong,
+            }
+        }
+        Err(ConvError::NotUtf8) => {
+            io.error(&not_accepted(facts, NOT_UTF8_MESSAGE));
+            Outcome::BadAnswer {
+                why: BadAnswer::NotUtf8,
+            }
+        }
+        Err(error) => Outcome::Conversation { error },
+    };
+    daemon.cancel(flow).await;
+    Err(refused)
 }
 
 fn too_many_prompts() -> Outcome {

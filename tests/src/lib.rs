@@ -54,6 +54,21 @@ pub const NOT_REACHABLE: &str = "the MFA service (mfad) is not reachable.";
 /// Start of the headline when the user is rate limited.
 pub const TOO_MANY: &str = "too many failed attempts; try again in ";
 
+/// The recovery codes in `mfactl recovery generate`'s output (`xxxx-xxxx-xxxx-xxxx`).
+pub fn printed_recovery_codes(stdout: &str) -> Vec<String> {
+    stdout
+        .split_whitespace()
+        .filter(|w| {
+            let groups: Vec<&str> = w.split('-').collect();
+            groups.len() == 4
+                && groups
+                    .iter()
+                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Headline when `user` has no token.
 pub fn no_token_headline(user: &str) -> String {
     format!("no token is enrolled for {user}.")

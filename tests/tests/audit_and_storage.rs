@@ -245,19 +245,6 @@ fn given_a_missing_or_foreign_key_file_then_mfad_refuses_to_start_and_says_how_t
 // ----- secrets never leak ---------------------------------------------------------------------
 
 /// Recovery codes as `mfactl recovery generate` prints them (`xxxx-xxxx-xxxx-xxxx`).
-fn printed_recovery_codes(out: &CmdOutput) -> Vec<String> {
-    out.stdout
-        .split_whitespace()
-        .filter(|w| {
-            let groups: Vec<&str> = w.split('-').collect();
-            groups.len() == 4
-                && groups
-                    .iter()
-                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
-        })
-        .map(str::to_owned)
-        .collect()
-}
 
 #[test]
 fn given_enrollment_logins_recovery_step_up_and_errors_then_no_secret_code_or_uri_leaks() {
@@ -338,7 +325,7 @@ fn given_enrollment_logins_recovery_step_up_and_errors_then_no_secret_code_or_ur
     let out = env.mfactl(&["recovery", "generate", "proxy"]);
     assert!(out.success(), "{out}");
     messages.push(out.stderr.clone());
-    let recovery = printed_recovery_codes(&out);
+    let recovery = mfa_tests::printed_recovery_codes(&out.stdout);
     assert_eq!(recovery.len(), 10, "{out}");
     let login = env.login("proxy", &["2", &recovery[0]]);
     login.assert_success();

@@ -16,7 +16,7 @@ use mfa_tests::clients::{
 use mfa_tests::realenv::{
     LOGIN, RealEnv, SSH, SSH_KEYGEN, SSHD, SU, SUDO, TestUser, VISUDO, denial_block, mfa_stack,
 };
-use mfa_tests::{CmdOutput, NOT_ACCEPTED, NOT_REACHABLE, PROMPT, Totp, no_token_headline};
+use mfa_tests::{NOT_ACCEPTED, NOT_REACHABLE, PROMPT, Totp, no_token_headline};
 
 #[test]
 #[should_panic(expected = "apt-get install mfa-no-such-package")]
@@ -387,19 +387,6 @@ fn su_ignores_a_bus_chosen_by_the_caller_environment() {
 // ----- the chooser over sshd ---------------------------------------------------------------
 
 /// The codes `mfactl recovery generate` printed (`xxxx-xxxx-xxxx-xxxx`).
-fn printed_recovery_codes(out: &CmdOutput) -> Vec<String> {
-    out.stdout
-        .split_whitespace()
-        .filter(|w| {
-            let groups: Vec<&str> = w.split('-').collect();
-            groups.len() == 4
-                && groups
-                    .iter()
-                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
-        })
-        .map(str::to_owned)
-        .collect()
-}
 
 #[test]
 fn sshd_chooser_offers_totp_and_recovery_codes_over_keyboard_interactive() {
@@ -412,7 +399,7 @@ fn sshd_chooser_offers_totp_and_recovery_codes_over_keyboard_interactive() {
     let t = r.env.enroll_new(&alice.name);
     let out = r.env.mfactl(&["recovery", "generate", &alice.name]);
     assert!(out.success(), "{out}");
-    let codes = printed_recovery_codes(&out);
+    let codes = mfa_tests::printed_recovery_codes(&out.stdout);
     assert_eq!(codes.len(), 10, "{out}");
 
     // The chooser is a keyboard-interactive round trip of its own (echoed, answered

@@ -13,13 +13,12 @@
 //! The invariants of [`super`] hold: only the daemon's `allow` becomes `PAM_SUCCESS`. One
 //! prompt at most: a daemon asking a second question breaks the protocol.
 
-use mfa_proto::{LoginFacts, MAX_ANSWER_LEN, Step, StepKind};
+use mfa_proto::{LoginFacts, Step, StepKind, WireStep};
 use pamsm::PamError;
 use zeroize::Zeroizing;
 
 use super::{
-    BadAnswer, ConvError, Daemon, NOT_UTF8_MESSAGE, Outcome, PamIo, TOO_LONG_MESSAGE,
-    daemon_failed, not_accepted,
+    BadAnswer, ConvError, Daemon, Outcome, PamIo, checked_answer, daemon_failed, not_accepted,
 };
 
 /// Longest code the daemon may ask to split off (TOTP codes have 6 or 8 digits).
@@ -55,18 +54,11 @@ pub async fn run<I: PamIo + PasswordItem, D: Daemon>(
         Ok(reply) => reply,
         Err(error) => return daemon_failed(facts, io, error),
     };
-    let step = match Step::try_from(wire) {
+    let step = match shown_step(io, wire) {
         Ok(step) => step,
-        Err(detail) => {
-            return Outcome::Protocol {
-                detail: format!("malformed step: {detail}"),
-            };
-        }
+        Err(outcome) => return outcome,
     };
-    for line in &step.info {
-        io.info(line);
-    }
-    let (flow, text, echo) = match step.kind {
+    let (flow, text, echo) = match step {
         StepKind::Prompt { flow, text, echo } => (flow, text, echo),
         // One answer cannot carry a security key's: the daemon never asks for it here.
         StepKind::Fido2 { flow, .. } => {
@@ -92,29 +84,11 @@ pub async fn run<I: PamIo + PasswordItem, D: Daemon>(
         Ok(None) => io.prompt(&text, echo),
         Err(error) => Err(error),
     };
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(ConvError::NotUtf8) => {
-            io.error(&not_accepted(facts, NOT_UTF8_MESSAGE));
-            daemon.cancel(&flow).await;
-            return Outcome::BadAnswer {
-                why: BadAnswer::NotUtf8,
-            };
-        }
-        Err(error) => {
-            daemon.cancel(&flow).await;
-            return Outcome::Conversation { error };
-        }
-    };
     // The whole answer is bounded like any other (a password has no business being 4 KiB).
-    if answer.len() > MAX_ANSWER_LEN {
-        drop(answer);
-        io.error(&not_accepted(facts, TOO_LONG_MESSAGE));
-        daemon.cancel(&flow).await;
-        return Outcome::BadAnswer {
-            why: BadAnswer::TooLong,
-        };
-    }
+    let answer = match checked_answer(facts, io, daemon, &flow, answer).await {
+        Ok(answer) => answer,
+        Err(outcome) => return outcome,
+    };
     let Some((password, code)) = split_answer(&answer, code_chars) else {
         io.error(&not_accepted(facts, NO_PASSWORD_MESSAGE));
         daemon.cancel(&flow).await;
@@ -135,18 +109,11 @@ pub async fn run<I: PamIo + PasswordItem, D: Daemon>(
         Ok(wire) => wire,
         Err(error) => return daemon_failed(facts, io, error),
     };
-    let step = match Step::try_from(wire) {
+    let step = match shown_step(io, wire) {
         Ok(step) => step,
-        Err(detail) => {
-            return Outcome::Protocol {
-                detail: format!("malformed step: {detail}"),
-            };
-        }
+        Err(outcome) => return outcome,
     };
-    for line in &step.info {
-        io.info(line);
-    }
-    match step.kind {
+    match step {
         StepKind::Prompt { flow, .. } | StepKind::Fido2 { flow, .. } => {
             daemon.cancel(&flow).await;
             Outcome::Protocol {
@@ -158,6 +125,17 @@ pub async fn run<I: PamIo + PasswordItem, D: Daemon>(
         },
         other => final_outcome(io, other),
     }
+}
+
+/// Parses the daemon's step and shows its informational lines.
+fn shown_step<I: PamIo>(io: &mut I, wire: WireStep) -> Result<StepKind, Outcome> {
+    let step = Step::try_from(wire).map_err(|detail| Outcome::Protocol {
+        detail: format!("malformed step: {detail}"),
+    })?;
+    for line in &step.info {
+        io.info(line);
+    }
+    Ok(step.kind)
 }
 
 /// The outcome of a step that ends the login (never a prompt).
