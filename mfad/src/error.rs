@@ -34,6 +34,9 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// NSS could not say which groups a user is in.
+    #[error("{0}")]
+    Groups(#[from] crate::users::GroupLookupError),
     /// The thing to store is already there.
     #[error("{0}")]
     Duplicate(String),

@@ -56,31 +56,48 @@ pub fn by_uid(uid: u32) -> Option<Account> {
 }
 
 /// Whether `account` is a member of the group called `group` (primary or supplementary,
-/// as `getgrouplist` reports).
-pub fn in_group(account: &Account, group: &str) -> bool {
-    !member_groups(account, std::slice::from_ref(&group)).is_empty()
+/// as `getgrouplist` reports). A failed lookup is an error, never "not a member".
+pub fn in_group(account: &Account, group: &str) -> Result<bool, GroupLookupError> {
+    Ok(!member_groups(account, std::slice::from_ref(&group))?.is_empty())
+}
+
+/// The group database (NSS) could not be read; a decision that depends on membership must
+/// not be taken as if the user were in no group (that would fail open for enforced groups).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the group database could not be read for {user}: {detail}")]
+pub struct GroupLookupError {
+    /// The account.
+    pub user: String,
+    /// What failed.
+    pub detail: String,
 }
 
 /// The groups among `groups` that `account` belongs to (primary or supplementary), in the
-/// order given, with one `getgrouplist` call. Unknown groups are skipped.
-pub fn member_groups<G: AsRef<str>>(account: &Account, groups: &[G]) -> Vec<String> {
+/// order given, with one `getgrouplist` call. Groups NSS does not know are skipped; a
+/// lookup that fails is an error.
+pub fn member_groups<G: AsRef<str>>(
+    account: &Account,
+    groups: &[G],
+) -> Result<Vec<String>, GroupLookupError> {
     if groups.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let Ok(name) = CString::new(account.name.as_str()) else {
-        return Vec::new();
+    let error = |detail: String| GroupLookupError {
+        user: account.name.clone(),
+        detail,
     };
-    let Ok(member_of) = getgrouplist(&name, Gid::from_raw(account.gid)) else {
-        return Vec::new();
-    };
-    groups
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(
-            |g| matches!(Group::from_name(g), Ok(Some(group)) if member_of.contains(&group.gid)),
-        )
-        .map(str::to_owned)
-        .collect()
+    let name = CString::new(account.name.as_str()).map_err(|e| error(e.to_string()))?;
+    let member_of = getgrouplist(&name, Gid::from_raw(account.gid))
+        .map_err(|e| error(format!("getgrouplist: {e}")))?;
+    let mut found = Vec::new();
+    for g in groups.iter().map(AsRef::as_ref) {
+        match Group::from_name(g) {
+            Ok(Some(group)) if member_of.contains(&group.gid) => found.push(g.to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(error(format!("group {g:?}: {e}"))),
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -92,16 +109,19 @@ mod tests {
         let a = lookup("root").unwrap();
         assert_eq!((a.name.as_str(), a.uid), ("root", 0));
         assert_eq!(by_uid(0).unwrap().name, "root");
-        assert!(in_group(&a, "root"));
+        assert_eq!(in_group(&a, "root"), Ok(true));
     }
 
     #[test]
     fn member_groups_skips_unknown_and_foreign_groups() {
         let root = lookup("root").unwrap();
         let groups = ["no-such-group-mfa-test", "nogroup", "root"];
-        assert_eq!(member_groups(&root, &groups), vec!["root".to_owned()]);
-        assert!(member_groups(&root, &["no-such-group-mfa-test"]).is_empty());
-        assert!(member_groups::<&str>(&root, &[]).is_empty());
+        assert_eq!(member_groups(&root, &groups), Ok(vec!["root".to_owned()]));
+        assert_eq!(
+            member_groups(&root, &["no-such-group-mfa-test"]),
+            Ok(vec![])
+        );
+        assert_eq!(member_groups::<&str>(&root, &[]), Ok(vec![]));
     }
 
     #[test]
@@ -109,9 +129,9 @@ mod tests {
         assert_eq!(lookup("no-such-user-mfa-test"), Err(LookupError::Unknown));
         assert!(matches!(lookup(" root"), Err(LookupError::Invalid(_))));
         assert!(matches!(lookup("ro:ot"), Err(LookupError::Invalid(_))));
-        assert!(!in_group(
-            &lookup("root").unwrap(),
-            "no-such-group-mfa-test"
-        ));
+        assert_eq!(
+            in_group(&lookup("root").unwrap(), "no-such-group-mfa-test"),
+            Ok(false)
+        );
     }
 }

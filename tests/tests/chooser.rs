@@ -247,3 +247,16 @@ fn given_invalid_choices_then_reasked_and_the_third_refuses_without_counting_a_f
     let s = call(&root, async |p| p.status("games").await).unwrap();
     assert_eq!((s.failures, s.recovery_codes_left), (0, 10), "{s:?}");
 }
+
+#[test]
+fn given_an_unknown_user_then_the_prompt_is_the_one_a_real_user_of_that_service_gets() {
+    let (env, _root) = setup();
+    // Recovery codes only: a real user is asked for one, so an unknown name is too.
+    let out = env.login_service("c-rec", "no-such-user-mfa-x", &["0000-0000-0000-0000"]);
+    assert_eq!(out.prompts, [RECOVERY_PROMPT], "{out}");
+    assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
+    // TOTP allowed: the code prompt.
+    let out = env.login_service("c-all", "no-such-user-mfa-x", &["123456"]);
+    assert_eq!(out.prompts, [PROMPT], "{out}");
+    assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
+}

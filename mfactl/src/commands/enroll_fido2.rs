@@ -6,11 +6,10 @@ use mfa_fido_client::{Algorithm, MakeCredentialRequest};
 
 use super::security_key::ask_pin;
 use super::step_up::with_step_up;
-use super::{Ctx, resolve_user};
+use super::{Ctx, report_enrolled, resolve_user};
 use crate::cli::EnrollFido2Args;
 use crate::client::ManageApi;
 use crate::error::CliError;
-use crate::output::{emit, emit_json, one_line};
 
 /// Shown (terminal or standard error) when the key must be touched.
 pub(crate) const TOUCH_NOW: &str = "Touch your security key now.\n";
@@ -64,21 +63,7 @@ pub(crate) async fn run(
         api.finish_fido2_enrollment(&start.enrollment, &attestation)
     })
     .await?;
-    if ctx.json {
-        emit_json(ctx.out, &token)?;
-    } else {
-        emit(
-            ctx.out,
-            &format!(
-                "Security key {} ({}, {}) enrolled for {}.\n",
-                one_line(&token.id),
-                one_line(&token.name),
-                one_line(&token.detail),
-                one_line(&user)
-            ),
-        )?;
-    }
-    Ok(())
+    report_enrolled(ctx, "Security key", &token, &user)
 }
 
 #[cfg(test)]

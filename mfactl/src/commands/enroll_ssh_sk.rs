@@ -6,11 +6,10 @@
 use std::io::Read;
 
 use super::step_up::with_step_up;
-use super::{Ctx, resolve_user};
+use super::{Ctx, report_enrolled, resolve_user};
 use crate::cli::EnrollSshSkArgs;
 use crate::client::ManageApi;
 use crate::error::CliError;
-use crate::output::{emit, emit_json, one_line};
 
 /// Largest public key file read (an sk key line is about 250 bytes).
 const MAX_KEY_FILE: u64 = 16 * 1024;
@@ -62,19 +61,5 @@ pub(crate) async fn run(
         api.enroll_ssh_sk(&user, &name, &plan.line)
     })
     .await?;
-    if ctx.json {
-        emit_json(ctx.out, &token)?;
-    } else {
-        emit(
-            ctx.out,
-            &format!(
-                "SSH security key {} ({}, {}) enrolled for {}.\n",
-                one_line(&token.id),
-                one_line(&token.name),
-                one_line(&token.detail),
-                one_line(&user)
-            ),
-        )?;
-    }
-    Ok(())
+    report_enrolled(ctx, "SSH security key", &token, &user)
 }

@@ -186,6 +186,31 @@ fn plan_service(mut args: PolicyServiceArgs) -> Result<PolicyServiceArgs, CliErr
     Ok(args)
 }
 
+/// Prints a token just enrolled: as JSON, or `WHAT ID (NAME, DETAIL) enrolled for USER.`
+fn report_enrolled(
+    ctx: &mut Ctx<'_>,
+    what: &str,
+    token: &mfa_proto::TokenInfo,
+    user: &str,
+) -> Result<(), CliError> {
+    if ctx.json {
+        crate::output::emit_json(ctx.out, token)?;
+    } else {
+        use crate::output::one_line;
+        crate::output::emit(
+            ctx.out,
+            &format!(
+                "{what} {} ({}, {}) enrolled for {}.\n",
+                one_line(&token.id),
+                one_line(&token.name),
+                one_line(&token.detail),
+                one_line(user)
+            ),
+        )?;
+    }
+    Ok(())
+}
+
 /// The user named on the command line, else the caller as mfad sees it (self-service).
 async fn resolve_user(api: &impl ManageApi, given: Option<String>) -> Result<String, CliError> {
     if let Some(user) = given {

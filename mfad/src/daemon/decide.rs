@@ -227,7 +227,7 @@ impl Daemon {
                 if !snap.enforced_groups.is_empty()
                     && group_matters(mode, allowed, enrolled, always_require) =>
             {
-                Some(users::member_groups(a, &snap.enforced_groups))
+                Some(users::member_groups(a, &snap.enforced_groups)?)
             }
             _ => None,
         };
@@ -241,13 +241,15 @@ impl Daemon {
         let mut grace = None;
         let verdict = match (req, account) {
             (Requirement::NotRequired, _) => Verdict::NotRequired,
-            // Unknown users are prompted for a code like a user with one TOTP token, so the
-            // prompt reveals nothing; the answer is always refused.
-            (Requirement::Ask(_), None) => Verdict::Ask([Method::Totp].into_iter().collect()),
+            // Unknown users are prompted like a user with one token of the first code method
+            // the service allows, so the prompt reveals nothing; the answer is always refused.
+            (Requirement::Ask(_), None) => {
+                Verdict::Ask([unknown_user_method(allowed)].into_iter().collect())
+            }
             (Requirement::Ask(_), Some(_)) if snap.settings.locked_at > 0 => Verdict::DenyLocked,
             (Requirement::Ask(m), Some(_)) if !m.is_empty() => Verdict::Ask(m),
             (Requirement::Ask(_), Some(a)) => {
-                grace = self.deadline_for(a, &snap);
+                grace = self.deadline_for(a, &snap)?;
                 match Grace::at(grace.as_ref().map(|g| g.1), now) {
                     Grace::Until(u) => Verdict::Grace(u),
                     Grace::Expired(u) => Verdict::DenyNoMethod(Some(u)),
@@ -280,16 +282,28 @@ impl Daemon {
         &self,
         account: &Account,
         snap: &LoginSnapshot,
-    ) -> Option<(String, u64)> {
+    ) -> Result<Option<(String, u64)>, StoreError> {
         if let Some(u) = snap.user_grace {
-            return Some(("user".to_owned(), u));
+            return Ok(Some(("user".to_owned(), u)));
         }
         let names: Vec<&str> = snap.group_grace.iter().map(|(g, _)| g.as_str()).collect();
-        let member = users::member_groups(account, &names);
-        snap.group_grace
+        let member = users::member_groups(account, &names)?;
+        Ok(snap
+            .group_grace
             .iter()
             .filter(|(g, _)| member.contains(g))
             .max_by_key(|(_, u)| *u)
-            .map(|(g, u)| (format!("group:{g}"), *u))
+            .map(|(g, u)| (format!("group:{g}"), *u)))
     }
+}
+
+/// What an unknown user is asked for: the first method of `allowed` that is answered by
+/// typing a code (TOTP, else recovery codes), as a real user with such a token would be.
+/// On a service that allows neither, TOTP: a security-key step cannot be faked without a
+/// credential, so there a prompt does tell unknown names apart.
+fn unknown_user_method(allowed: MethodSet) -> Method {
+    [Method::Totp, Method::Recovery]
+        .into_iter()
+        .find(|m| allowed.contains(*m))
+        .unwrap_or(Method::Totp)
 }

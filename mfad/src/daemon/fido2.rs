@@ -263,29 +263,6 @@ impl Daemon {
         ))
     }
 
-    fn default_fido2_name(&self, user: &str) -> Result<String, MfaError> {
-        for n in 1..=100u32 {
-            let name = if n == 1 {
-                "fido2".to_owned()
-            } else {
-                format!("fido2-{n}")
-            };
-            if !self.store.token_name_taken(user, &name)? {
-                return Ok(name);
-            }
-        }
-        Err(MfaError::InvalidArgument(
-            "too many tokens; give one a --name".into(),
-        ))
-    }
-
-    /// Whether a non-admin `caller` needs a fresh step-up to add a factor to `user`: a new
-    /// key is a new way in, like new recovery codes.
-    fn new_factor_needs_step_up(&self, caller: &Caller, user: &str) -> Result<bool, MfaError> {
-        Ok(!caller.admin
-            && (self.store.count_tokens(user)? > 0 || self.store.recovery_codes_left(user)? > 0))
-    }
-
     fn step_up_refusal(user: &str) -> MfaError {
         MfaError::StepUpRequired(format!(
             "adding a security key for {user} needs a fresh second factor first"
@@ -305,7 +282,7 @@ impl Daemon {
         let account = authorized_account(caller, user)?;
         let user = account.name.as_str();
         let name = if name.is_empty() {
-            self.default_fido2_name(user)?
+            self.default_token_name(user, "fido2")?
         } else {
             name.to_owned()
         };

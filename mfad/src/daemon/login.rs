@@ -322,7 +322,8 @@ impl Daemon {
         if let Some(refusal) = self.gate_refusal(d.failures, user, service, now) {
             return Ok((refusal, 0));
         }
-        if methods.contains(Method::SshSk) {
+        // Without SSH_AUTH_INFO_0 (every login that is not sshd after a key) nothing to check.
+        if methods.contains(Method::SshSk) && !facts.ssh_auth_info.is_empty() {
             // Trusted from sshd only, or where the admin named the method for the service.
             let trusted = service == SSHD_SERVICE
                 || (d.allowed != MethodSet::all() && d.allowed.contains(Method::SshSk));
@@ -362,14 +363,14 @@ impl Daemon {
             Err(e) => return Some(self.unavailable(user, service, &e.to_string())),
         };
         // A row that no longer parses (it was checked at enrollment) counts for nothing.
-        let keys: Vec<(i64, SshSkPublicKey)> = rows
+        let (ids, enrolled): (Vec<i64>, Vec<SshSkPublicKey>) = rows
             .into_iter()
             .filter_map(|(id, blob)| Some((id, SshSkPublicKey::from_wire_blob(&blob).ok()?)))
-            .collect();
-        let enrolled: Vec<SshSkPublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+            .unzip();
         match enrolled_sk_key_used(ssh_auth_info, &enrolled) {
             SkFactor::Satisfied(key) => {
-                let id = keys.iter().find(|(_, k)| k == key).map_or(0, |(id, _)| *id);
+                // `key` is one of `enrolled`: its position gives its row.
+                let id = ids[enrolled.iter().position(|e| std::ptr::eq(e, key))?];
                 if let Err(e) = self.store.mark_used(id, now) {
                     return Some(self.unavailable(user, service, &e.to_string()));
                 }

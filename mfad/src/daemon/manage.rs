@@ -98,12 +98,24 @@ impl Daemon {
         }
     }
 
-    fn default_token_name(&self, user: &str) -> Result<String, MfaError> {
+    /// Whether a non-admin `caller` needs a fresh step-up to add a factor to `user` who
+    /// already has one: a new token, key or set of recovery codes is a new way in.
+    pub(super) fn new_factor_needs_step_up(
+        &self,
+        caller: &Caller,
+        user: &str,
+    ) -> Result<bool, MfaError> {
+        Ok(!caller.admin
+            && (self.store.count_tokens(user)? > 0 || self.store.recovery_codes_left(user)? > 0))
+    }
+
+    /// The first free name of `kind`, `kind-2`, … among `user`'s tokens.
+    pub(super) fn default_token_name(&self, user: &str, kind: &str) -> Result<String, MfaError> {
         for n in 1..=100u32 {
             let name = if n == 1 {
-                "totp".to_owned()
+                kind.to_owned()
             } else {
-                format!("totp-{n}")
+                format!("{kind}-{n}")
             };
             if !self.store.token_name_taken(user, &name)? {
                 return Ok(name);
@@ -137,7 +149,7 @@ impl Daemon {
         };
         check_issuer(&issuer)?;
         let name = if options.name.is_empty() {
-            self.default_token_name(&account.name)?
+            self.default_token_name(&account.name, "totp")?
         } else {
             options.name.clone()
         };
@@ -464,7 +476,7 @@ impl Daemon {
         if on && !caller.admin {
             let allow = self.store.always_require_allow()?;
             let permitted = match allow.strip_prefix("group:") {
-                Some(g) => crate::users::in_group(&account, g),
+                Some(g) => crate::users::in_group(&account, g).map_err(StoreError::from)?,
                 None => allow == "all",
             };
             if !permitted {
@@ -585,9 +597,7 @@ impl Daemon {
         let account = authorized_account(caller, user)?;
         let name = account.name.as_str();
         // New codes are a new way in: someone at an unattended terminal must not mint them.
-        let has_factor =
-            self.store.count_tokens(name)? > 0 || self.store.recovery_codes_left(name)? > 0;
-        let needs_step_up = !caller.admin && has_factor;
+        let needs_step_up = self.new_factor_needs_step_up(caller, name)?;
         let shown = self.with_step_up(caller, name, |fresh| {
             if needs_step_up && !fresh {
                 return Err(MfaError::StepUpRequired(format!(
@@ -624,10 +634,7 @@ impl Daemon {
             given => given,
         };
         crate::enroll::check_token_name(name)?;
-        // A new key is a new way in, like new recovery codes.
-        let has_factor =
-            self.store.count_tokens(user)? > 0 || self.store.recovery_codes_left(user)? > 0;
-        let needs_step_up = !caller.admin && has_factor;
+        let needs_step_up = self.new_factor_needs_step_up(caller, user)?;
         let info = self.with_step_up(caller, user, |fresh| {
             if needs_step_up && !fresh {
                 return Err(MfaError::StepUpRequired(format!(
@@ -785,7 +792,7 @@ impl Daemon {
         if grace_until == 0 {
             // No service needed the deadline just now; still show the one that applies.
             let snap = self.store.login_snapshot(name, "")?;
-            grace_until = self.deadline_for(&account, &snap).map_or(0, |g| g.1);
+            grace_until = self.deadline_for(&account, &snap)?.map_or(0, |g| g.1);
         }
         Ok(UserStatus {
             user: name.to_owned(),
