@@ -169,7 +169,9 @@ impl WriteLock {
         let mut child = cmd.spawn().expect("spawn sqlite3");
         let stdin = child.stdin.as_mut().expect("stdin");
         stdin
-            .write_all(b"BEGIN IMMEDIATE;\n")
+            // With a busy timeout: mfad may be writing at this very moment, and a shell
+            // without one would give up at once and hold nothing.
+            .write_all(b".timeout 5000\nBEGIN IMMEDIATE;\n")
             .and_then(|()| stdin.flush())
             .expect("write to sqlite3");
         let lock = WriteLock { child };
