@@ -21,6 +21,9 @@ use crate::error::{CliError, from_zbus};
 /// finding, not a hung doctor.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much later each single bus call gives up than the whole probe.
+const PROBE_TIMEOUT_MARGIN: Duration = Duration::from_secs(2);
+
 /// Where mfad is asked, or why it is not.
 #[derive(Debug)]
 pub(crate) enum BusChoice {
@@ -134,8 +137,10 @@ fn detail(e: CliError) -> String {
 }
 
 async fn ask(address: &Address, shown: &str) -> Result<Answer, String> {
+    // A safety net only: the overall deadline in `probe` must fire first, so that a hung
+    // daemon always gets the "hung" finding rather than whichever timer won the race.
     let connection = zbus::connection::Builder::address(address.clone())
-        .method_timeout(PROBE_TIMEOUT)
+        .method_timeout(PROBE_TIMEOUT + PROBE_TIMEOUT_MARGIN)
         .build()
         .await
         .map_err(|e| detail(from_zbus(e, shown)))?;
