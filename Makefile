@@ -20,10 +20,12 @@ TEST_LOG := $(TARGET_DIR)/make-test.log
 APT_BUILD := pkg-config libpam0g-dev
 # Run and test: a private dbus-daemon and busctl, PAM driven in-process (pamtester under
 # pam_wrapper), codes computed with oathtool; sshd/sudo/su/login, useradd (passwd) and
-# busctl (systemd) for the real-login tests.
+# busctl (systemd) for the real-login tests; a real SMTP server (aiosmtpd) and openssl
+# (test certificates) for the email/SMS codes.
 APT_RUNTIME := dbus-daemon dbus-bin pamtester libpam-wrapper oathtool sqlite3 \
 	libpam-google-authenticator python3-pexpect openssh-server openssh-client sudo \
-	util-linux iproute2 login passwd systemd python3-fido2 fido2-tools faketime
+	util-linux iproute2 login passwd systemd python3-fido2 fido2-tools faketime \
+	python3-aiosmtpd openssl
 # Only if Cargo.lock pulls them in: bindgen (libclang) and hidapi's libudev probe.
 APT_EXTRA := $(if $(shell grep -s '^name = "clang-sys"$$' Cargo.lock),libclang-dev) \
 	$(if $(shell grep -s '^name = "hidapi"$$' Cargo.lock),libudev-dev)
@@ -41,6 +43,11 @@ DESTDIR ?=
 # (optimised for size, stripped) unless PROFILE is something else than release.
 PROFILE ?= release
 MODULE_PROFILE ?= $(if $(filter release,$(PROFILE)),release-small,$(PROFILE))
+# The shipped module is built as a cdylib alone: pam_mfa is also an rlib (for mfa-docs and
+# the fuzz targets), and with both crate types rustc skips the whole-program LTO that keeps
+# the module small (2.0 MB instead of 1.57 MB, measured). Other profiles: a plain build.
+module_build = $(if $(filter release-small,$(1)),$(CARGO) rustc $(LOCKED) --profile release-small \
+	-p pam_mfa --crate-type cdylib,$(CARGO) build $(LOCKED) $(call profile_flag,$(1)) -p pam_mfa)
 # Debian: /usr/lib/<multiarch>/security (= /lib/... with merged /usr). Computed once, if used.
 MULTIARCH = $(eval MULTIARCH := $$(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null \
 	|| gcc -print-multiarch 2>/dev/null))$(MULTIARCH)
@@ -116,7 +123,7 @@ deps: ## Install the apt packages needed to build and test (skipped when present
 
 build: deps ## Build the workspace (debug) and the shipped module (release-small)
 	$(CARGO) build --workspace $(LOCKED)
-	$(CARGO) build -p pam_mfa --profile release-small $(LOCKED)
+	$(call module_build,release-small)
 	@echo "==> PAM module to install: $(TARGET_DIR)/release-small/libpam_mfa.so"
 
 demo: deps ## Enroll a TOTP token and log in through libpam (private bus, no system changes)
@@ -158,7 +165,7 @@ test: deps ## fmt check, clippy -D warnings, build, unit and end-to-end tests, t
 # of $(STAGE_DIR).
 install-build:
 	$(CARGO) build $(LOCKED) $(call profile_flag,$(PROFILE)) -p mfad -p mfactl -p mfa-docs </dev/null
-	$(CARGO) build $(LOCKED) $(call profile_flag,$(MODULE_PROFILE)) -p pam_mfa </dev/null
+	$(call module_build,$(MODULE_PROFILE)) </dev/null
 	@rm -rf $(STAGE_DIR) && mkdir -p $(STAGE_DIR)
 	$(call profile_dir,$(PROFILE))/mfa-docs $(STAGE_DIR) >/dev/null
 	sed 's|^Exec=/usr/sbin/mfad$$|Exec=$(SBINDIR)/mfad|' contrib/dbus/org.pam_mfa.Mfad.service \
@@ -213,7 +220,7 @@ uninstall: ## Remove what `make install` installed (give it the same variables)
 # million-call leak check) and the criterion benches of mfa-core's hot paths.
 bench: deps ## Speed and footprint vs pam_google_authenticator (root; target/bench/results.json)
 	$(CARGO) build $(LOCKED) --release -p mfad </dev/null
-	$(CARGO) build $(LOCKED) --profile release-small -p pam_mfa </dev/null
+	$(call module_build,release-small) </dev/null
 	$(CARGO) build $(LOCKED) --release -p mfa-bench </dev/null
 	$(TARGET_DIR)/release/mfa-bench --target-dir $(TARGET_DIR) \
 		$(if $(LEAK_CALLS),--leak-calls $(LEAK_CALLS)) </dev/null

@@ -7,7 +7,9 @@
 #   - mfad on a fresh database,
 #   - `mfactl enroll totp` (otpauth URI + QR code in the terminal),
 #   - real PAM logins through libpam: pamtester, under pam_wrapper, loads a private service
-#     file stacking pam_permit.so (standing in for the password step) and libpam_mfa.so.
+#     file stacking pam_permit.so (standing in for the password step) and libpam_mfa.so,
+#   - an email code: a local SMTP sink (aiosmtpd on 127.0.0.1, storing to a Maildir)
+#     receives the codes mfad sends; `mfactl enroll email` and a login pick them up there.
 #
 # With a terminal, you scan the QR code with an authenticator app and type its codes.
 # Without one (CI, `make demo </dev/null`), the script makes the secret itself and computes
@@ -38,7 +40,7 @@ die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
 # --- preconditions ------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || die "run as root: mfad must run as root (nothing on the host is changed)"
 [ "$INTERACTIVE" = 1 ] || [ "$INTERACTIVE" = 0 ] || die "DEMO_INTERACTIVE must be 0 or 1"
-for tool in dbus-daemon busctl pamtester timeout base32; do
+for tool in dbus-daemon busctl pamtester timeout base32 /usr/bin/python3; do
     command -v "$tool" >/dev/null || die "$tool not found: run 'make deps'"
 done
 [ "$INTERACTIVE" = 1 ] || command -v oathtool >/dev/null || die "oathtool not found: run 'make deps'"
@@ -47,6 +49,7 @@ for f in mfad mfactl libpam_mfa.so; do
     [ -f "$BIN_DIR/$f" ] || die "$BIN_DIR/$f not found: run 'make build' (or 'make demo')"
 done
 [ -f "$POLICY" ] || die "$POLICY not found"
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || die "python3-aiosmtpd not found: run 'make deps'"
 id -u "$DEMO_USER" >/dev/null 2>&1 || die "DEMO_USER '$DEMO_USER' does not exist"
 # PAM config lines are split on white space: the module path must not contain any.
 case "$BIN_DIR" in *[[:space:]]*) die "the module path '$BIN_DIR' contains white space" ;; esac
@@ -119,10 +122,43 @@ PIDS+=("$BUS_PID")
 wait_until dbus-daemon "$BUS_PID" 50 test -S "$T/bus/socket"
 note "bus: $BUS"
 
-# --- 2. mfad on a throw-away database -------------------------------------------------------
+# --- 2. a local SMTP sink and mfad on a throw-away database ----------------------------------
+step "Starting a local SMTP sink for email codes (aiosmtpd, Maildir $T/Maildir)"
+SMTP_PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$T/Maildir" \
+    </dev/null >"$T/smtp.log" 2>&1 &
+SMTP_PID=$!
+PIDS+=("$SMTP_PID")
+smtp_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; }
+wait_until aiosmtpd "$SMTP_PID" 100 smtp_ready
+note "smtp://127.0.0.1:$SMTP_PORT"
+# mail_count: messages in the sink. wait_mail N: prints the code of message N (1-based).
+mail_count() { find "$T/Maildir/new" -type f 2>/dev/null | wc -l; }
+wait_mail() {
+    local n=$1 i f
+    for ((i = 0; i < 200; i++)); do
+        [ "$(mail_count)" -ge "$n" ] && break
+        sleep 0.05
+    done
+    f=$(ls -1tr "$T/Maildir/new" 2>/dev/null | sed -n "${n}p")
+    [ -n "$f" ] || { echo "no message $n" >&2; return 1; }
+    grep -o '[0-9]\{6\}' <(sed '1,/^$/d' "$T/Maildir/new/$f") | head -n 1
+}
+show_mail() {
+    local f
+    f=$(ls -1tr "$T/Maildir/new" | sed -n "${1}p")
+    grep -E '^(From|To|Subject):' "$T/Maildir/new/$f" | indent
+    sed '1,/^$/d' "$T/Maildir/new/$f" | indent
+}
+
 step "Starting mfad (database $T/state/mfa.db)"
 # The example config holds the defaults; copying it keeps the host's /etc/mfa out of the demo.
-install -m 644 "$REPO/contrib/mfad.toml" "$T/mfad.toml"
+# The [email] section is set to the sink (the example's lines are commented out).
+sed -e "s|^# smtp_url = .*|smtp_url = \"smtp://127.0.0.1:$SMTP_PORT\"|" \
+    -e 's|^# from = .*|from = "Login codes <mfa@localhost>"|' \
+    "$REPO/contrib/mfad.toml" >"$T/mfad.toml"
+chmod 644 "$T/mfad.toml"
+grep -q '^smtp_url = ' "$T/mfad.toml" || die "could not set [email] smtp_url in the demo's config"
 "$BIN_DIR/mfad" --db "$T/state/mfa.db" --bus-address "$BUS" --config "$T/mfad.toml" \
     --log-stderr </dev/null >"$T/mfad.log" 2>&1 &
 MFAD_PID=$!
@@ -276,7 +312,38 @@ else
     expect refused PAM_AUTH_ERR
 fi
 
-# --- 6. fail closed --------------------------------------------------------------------------
+# --- 6. a code by email ------------------------------------------------------------------------
+step "Enrolling an email address for '$DEMO_USER' (mfactl enroll email)"
+note "mfad sends a code to the address; it is saved only when the code is typed back."
+note "Here the code is read from the local SMTP sink and typed for you."
+# stdin of mfactl: the code, once the message is in the sink.
+{ wait_mail 1; } | "${MFACTL[@]}" enroll email "$DEMO_USER" --address "$DEMO_USER@localhost" \
+    --name mailbox 2>&1 | indent
+show_mail 1
+"${MFACTL[@]}" list "$DEMO_USER" </dev/null | indent
+
+step "Logging in with a code sent by email (chooser: 2, then the code from the message)"
+if [ "$INTERACTIVE" = 1 ]; then
+    note "Pick 2 (Code sent by email); the message is shown here when it arrives."
+    { for _ in $(seq 600); do [ "$(mail_count)" -ge 2 ] && { echo; show_mail 2; break; }; sleep 0.1; done; } &
+    WATCH_PID=$!
+    echo
+    pam_login
+    kill "$WATCH_PID" 2>/dev/null || true
+    expect accepted
+else
+    PAM_OUT=$T/pam.out
+    rc=0
+    { echo 2; wait_mail 2; } | env LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 \
+        PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+        timeout 30 pamtester -v "$SERVICE" "$DEMO_USER" authenticate >"$PAM_OUT" 2>&1 || rc=$?
+    sed -e 's/^PWRAP_[A-Z]*\[[^]]*\] - SYSLOG([0-9]*): /[pam_mfa syslog] /' "$PAM_OUT" | indent
+    PAM_RC=$rc
+    show_mail 2
+    expect accepted PAM_SUCCESS
+fi
+
+# --- 7. fail closed --------------------------------------------------------------------------
 step "Stopping mfad: a login must now fail closed"
 kill -TERM "$MFAD_PID"
 wait "$MFAD_PID" 2>/dev/null || true

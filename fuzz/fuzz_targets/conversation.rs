@@ -189,6 +189,22 @@ impl Daemon for FakeDaemon<'_> {
     ) -> Result<WireStep, MfaError> {
         self.reply()
     }
+
+    async fn answer_refused(&mut self, flow: &str, _reason: &str) -> Result<WireStep, MfaError> {
+        // The daemon ends the refused flow itself: for the checks, as good as a Cancel.
+        let mut st = self.0.borrow_mut();
+        st.cancelled.push(flow.to_owned());
+        let r = wire(&mut st.script);
+        st.last_kind = r.as_ref().ok().map(|w| w.kind.clone());
+        // A flow named by the reply is recorded only if the module may act on it (a prompt).
+        if let Ok(w) = &r
+            && matches!(w.kind.as_str(), "prompt" | "fido2")
+            && !w.flow.is_empty()
+        {
+            st.flows.push(w.flow.clone());
+        }
+        r
+    }
 }
 
 impl PamIo for FakePam<'_> {

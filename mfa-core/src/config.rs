@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::delivery::{EmailConfig, OtpConfig, SmsConfig};
 use crate::ratelimit::RateLimit;
 use crate::totp::MAX_WINDOW;
 
@@ -40,6 +41,12 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// `[fido2]`
     pub fido2: Fido2Config,
+    /// `[otp]`: lifetime and send limits of emailed and texted codes.
+    pub otp: OtpConfig,
+    /// `[email]`: SMTP delivery of codes; email is offered only when configured.
+    pub email: EmailConfig,
+    /// `[sms]`: text-message delivery of codes; SMS is offered only when configured.
+    pub sms: SmsConfig,
 }
 
 /// Longest FIDO2 challenge lifetime accepted: well below the five minutes a login flow
@@ -150,6 +157,9 @@ impl Config {
                 ),
             });
         }
+        cfg.otp.check()?;
+        cfg.email.check()?;
+        cfg.sms.check()?;
         Ok(cfg)
     }
 }

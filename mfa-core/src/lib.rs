@@ -7,6 +7,7 @@
 
 pub mod code;
 pub mod config;
+pub mod delivery;
 pub mod fido2;
 pub mod policy;
 pub mod ratelimit;

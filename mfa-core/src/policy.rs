@@ -61,6 +61,10 @@ pub enum Method {
     /// An SSH security key (`sk-` key) that sshd verified during public-key authentication
     /// of this login (`SSH_AUTH_INFO_0`). Never prompted for: it is proven upstream or not.
     SshSk,
+    /// A one-time code mfad sends by email to the user's verified address.
+    Email,
+    /// A one-time code mfad sends by text message to the user's verified phone number.
+    Sms,
     /// A one-time recovery code.
     Recovery,
 }
@@ -68,7 +72,14 @@ pub enum Method {
 impl Method {
     /// Every method, in the order the chooser offers them (recovery codes last: they are
     /// the fallback, not the habit).
-    pub const ALL: [Method; 4] = [Method::Totp, Method::Fido2, Method::SshSk, Method::Recovery];
+    pub const ALL: [Method; 6] = [
+        Method::Totp,
+        Method::Fido2,
+        Method::Email,
+        Method::Sms,
+        Method::SshSk,
+        Method::Recovery,
+    ];
 
     /// The stored and typed name (`mfa_proto::METHOD_NAMES`).
     pub fn as_str(self) -> &'static str {
@@ -76,6 +87,8 @@ impl Method {
             Method::Totp => "totp",
             Method::Fido2 => "fido2",
             Method::SshSk => "ssh-sk",
+            Method::Email => "email",
+            Method::Sms => "sms",
             Method::Recovery => "recovery",
         }
     }
@@ -86,6 +99,8 @@ impl Method {
             Method::Totp => "Authenticator app (TOTP code)",
             Method::Fido2 => "Security key (FIDO2 touch)",
             Method::SshSk => "SSH security key (sk- key used for this SSH login)",
+            Method::Email => "Code sent by email",
+            Method::Sms => "Code sent by text message (SMS)",
             Method::Recovery => "Recovery code",
         }
     }
@@ -94,6 +109,12 @@ impl Method {
     /// alone opts nobody in on optional services, nor allows always-require).
     pub fn is_token(self) -> bool {
         !matches!(self, Method::Recovery)
+    }
+
+    /// Whether mfad sends the code to the user (email, SMS), so that it has a delivery
+    /// step, a resend and abuse limits.
+    pub fn is_sent_code(self) -> bool {
+        matches!(self, Method::Email | Method::Sms)
     }
 
     /// Whether the user can answer it at a prompt (an SSH security key is proven by sshd
@@ -108,6 +129,8 @@ impl Method {
             Method::Recovery => 2,
             Method::SshSk => 4,
             Method::Fido2 => 8,
+            Method::Email => 16,
+            Method::Sms => 32,
         }
     }
 }
@@ -427,11 +450,14 @@ mod tests {
     #[test]
     fn method_sets_parse_store_and_refuse_unknown_names() {
         assert_eq!(MethodSet::from_names::<&str>(&[]), Ok(MethodSet::all()));
-        let s = MethodSet::from_names(&["recovery", "ssh-sk", "fido2", "totp"]).unwrap();
+        let s = MethodSet::from_names(&["recovery", "sms", "ssh-sk", "email", "fido2", "totp"])
+            .unwrap();
         assert_eq!(s, MethodSet::all());
         assert_eq!(s.to_stored(), "");
-        let typed = MethodSet::from_names(&["recovery", "fido2", "totp"]).unwrap();
-        assert_eq!(typed.to_stored(), "totp,fido2,recovery");
+        let typed = MethodSet::from_names(&["recovery", "sms", "fido2", "email", "totp"]).unwrap();
+        assert_eq!(typed.to_stored(), "totp,fido2,email,sms,recovery");
+        assert!(Method::Email.is_sent_code() && Method::Sms.is_token());
+        assert!(!Method::Totp.is_sent_code());
         assert_eq!(MethodSet::all().promptable(), typed);
         assert!(!Method::SshSk.is_promptable() && Method::SshSk.is_token());
         assert!(Method::Fido2.is_promptable() && Method::Fido2.is_token());
@@ -447,7 +473,7 @@ mod tests {
         assert_eq!(MethodSet::from_stored("totp"), Ok(t));
         assert_eq!(MethodSet::from_stored(""), Ok(MethodSet::all()));
         assert!(
-            MethodSet::from_names(&["sms"])
+            MethodSet::from_names(&["voice"])
                 .unwrap_err()
                 .contains("unknown method")
         );

@@ -256,11 +256,12 @@ fn pam_mfa_page(date: &str) -> Vec<u8> {
         "FIDO2 security keys: mfad sends a fresh challenge; the module shows \"Touch your \
          security key\", asks for the key's PIN when the credential requires user \
          verification (the PIN goes to the key only), runs get_assertion on the one USB key \
-         plugged in (through libudev and hidraw, on the calling thread) and sends the signed \
-         answer to mfad, which verifies it. Talking to the key is not bounded by timeout=: the \
-         key itself gives up waiting for a touch after about 30 seconds, and mfad refuses an \
-         answer that comes after the challenge expired ([fido2] challenge_ttl_secs). With no \
-         usable key the user is offered their other methods, or denied.",
+         plugged in (through libudev and hidraw, in a child process of the module) and sends \
+         the signed answer to mfad, which verifies it. The child is killed when fido2_timeout= \
+         passes (the key itself also gives up waiting for a touch after about 30 seconds), \
+         and mfad refuses an answer that comes after the challenge expired ([fido2] \
+         challenge_ttl_secs). With no usable key, or none answering in time, the user is \
+         offered their other methods, or denied.",
     );
 
     r.control("SH", ["OPTIONS"]);

@@ -50,6 +50,25 @@ pub enum ClientError {
     /// The FIDO2 library panicked; the call was abandoned safely.
     #[error("the security key library failed unexpectedly")]
     Panicked,
+    /// The caller's own deadline passed with no answer from the key (the PAM module's
+    /// `fido2_timeout=`): the call was abandoned, its process killed.
+    #[error("the security key did not answer within {}", within(.millis))]
+    NoAnswer {
+        /// The deadline, in milliseconds.
+        millis: u64,
+    },
+}
+
+/// `1 second`, `30 seconds`, `1.5 seconds`: the deadline as the user reads it.
+fn within(millis: &u64) -> String {
+    match (millis / 1000, millis % 1000) {
+        (1, 0) => "1 second".to_owned(),
+        (s, 0) => format!("{s} seconds"),
+        (s, ms) => {
+            let fraction = format!("{ms:03}");
+            format!("{s}.{} seconds", fraction.trim_end_matches('0'))
+        }
+    }
 }
 
 impl ClientError {
@@ -75,6 +94,7 @@ impl ClientError {
             ClientError::InvalidRequest(_) => "invalid-request",
             ClientError::Device(_) => "device-error",
             ClientError::Panicked => "panicked",
+            ClientError::NoAnswer { .. } => "no-answer",
         }
     }
 }
@@ -100,11 +120,33 @@ mod tests {
             ClientError::InvalidRequest("x".into()),
             ClientError::Device("x".into()),
             ClientError::Panicked,
+            ClientError::NoAnswer { millis: 1000 },
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(ClientError::code).collect();
         assert_eq!(codes.len(), all.len());
         for c in codes {
             assert!(c.len() <= 32 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
         }
+    }
+
+    #[test]
+    fn a_missed_deadline_says_how_long_the_key_was_given() {
+        let said = |millis| ClientError::NoAnswer { millis }.to_string();
+        assert_eq!(
+            said(1000),
+            "the security key did not answer within 1 second"
+        );
+        assert_eq!(
+            said(30_000),
+            "the security key did not answer within 30 seconds"
+        );
+        assert_eq!(
+            said(1500),
+            "the security key did not answer within 1.5 seconds"
+        );
+        assert_eq!(
+            said(2050),
+            "the security key did not answer within 2.05 seconds"
+        );
     }
 }

@@ -40,7 +40,9 @@
 //! for a touch after about 30 s and answer `CTAP2_ERR_USER_ACTION_TIMEOUT`
 //! ([`ClientError::Timeout`]); a key pulled out ends the read with an error. Only a key that
 //! stops answering altogether could hold a call longer. See [`HidAuthenticator`] for the two
-//! ways to run calls, with and without a helper thread.
+//! ways to run calls, with and without a helper thread. The PAM module adds a hard deadline
+//! of its own without either: it runs each call in a forked child that it kills at
+//! `fido2_timeout=` (`pam_mfa/src/fork_key.rs`).
 //!
 //! # Output the library may still produce
 //!

@@ -36,6 +36,9 @@ pub enum MfaError {
     StepUpRequired(String),
     /// The user has no enrolled token, and the request needs one.
     NotEnrolled(String),
+    /// A code could not be sent by email or SMS (mail server or gateway down, refused,
+    /// timed out); nothing was saved and no failure was counted.
+    Undeliverable(String),
     /// The daemon's storage failed; the request changed nothing.
     Storage(String),
     /// An internal fault; the request changed nothing.
@@ -58,6 +61,7 @@ impl MfaError {
             | MfaError::CodeRejected(m)
             | MfaError::AlreadyExists(m)
             | MfaError::RateLimited(m)
+            | MfaError::Undeliverable(m)
             | MfaError::StepUpRequired(m)
             | MfaError::NotEnrolled(m)
             | MfaError::Storage(m)

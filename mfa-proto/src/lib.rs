@@ -20,11 +20,13 @@ pub mod message;
 
 pub use error::MfaError;
 pub use limits::*;
-pub use login::{DenyReason, FIDO2_TOUCH_TEXT, LoginFacts, LoginProxy, Step, StepKind, WireStep};
+pub use login::{
+    DenyReason, FIDO2_TOUCH_TEXT, LoginFacts, LoginProxy, RefusedAnswer, Step, StepKind, WireStep,
+};
 pub use manage::{
-    EnrollmentStart, Fido2EnrollmentStart, GraceDeadline, METHOD_NAMES, ManageProxy,
-    PolicyExplanation, PolicyOverview, RECOVERY_CODE_COUNT, STEP_UP_TTL_SECS, ServicePolicy,
-    TokenInfo, TotpAlgorithm, TotpEnrollOptions, UserStatus, WhoAmI,
+    CodeEnrollmentStart, EnrollmentStart, Fido2EnrollmentStart, GraceDeadline, METHOD_NAMES,
+    ManageProxy, PolicyExplanation, PolicyOverview, RECOVERY_CODE_COUNT, STEP_UP_TTL_SECS,
+    ServicePolicy, TokenInfo, TotpAlgorithm, TotpEnrollOptions, UserStatus, WhoAmI,
 };
 
 /// Well-known bus name owned by `mfad`. Only root may own it (see contrib/dbus).

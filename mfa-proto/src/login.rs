@@ -91,6 +91,52 @@ impl DenyReason {
     }
 }
 
+/// Why the module refused the user's answer itself, without sending it: the `reason` of
+/// `AnswerRefused`. The daemon counts it as one failed attempt, like a wrong code, so that
+/// answers the module filters out cannot be used to probe without touching the rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedAnswer {
+    /// The answer is not valid UTF-8 (it cannot even travel on the bus).
+    NotUtf8,
+    /// The answer is longer than [`crate::MAX_ANSWER_LEN`] bytes.
+    TooLong,
+}
+
+impl RefusedAnswer {
+    /// The stable wire code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            RefusedAnswer::NotUtf8 => "not-utf8",
+            RefusedAnswer::TooLong => "too-long",
+        }
+    }
+
+    /// Parses a wire code; `None` for a code this version does not know.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "not-utf8" => RefusedAnswer::NotUtf8,
+            "too-long" => RefusedAnswer::TooLong,
+            _ => return None,
+        })
+    }
+
+    /// The line for the user, under the "not accepted" headline.
+    pub const fn hint(self) -> &'static str {
+        match self {
+            RefusedAnswer::NotUtf8 => "The answer contains bytes that are not UTF-8.",
+            RefusedAnswer::TooLong => "The answer is too long.",
+        }
+    }
+
+    /// The words for the audit log ("answer refused by the module: …").
+    pub const fn describe(self) -> &'static str {
+        match self {
+            RefusedAnswer::NotUtf8 => "not UTF-8",
+            RefusedAnswer::TooLong => "longer than the 64-byte maximum",
+        }
+    }
+}
+
 /// What the module must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
@@ -263,6 +309,12 @@ pub trait Login {
     /// `reason` is a short code for the log). Not a failed attempt: the next step offers the
     /// user's other methods, or denies when there are none.
     fn fido2_unavailable(&self, flow: &str, reason: &str) -> Result<WireStep, MfaError>;
+    /// Says that the module refused the answer to the prompt of `flow` itself, without
+    /// sending it (`reason`: a [`RefusedAnswer`] code, `not-utf8` or `too-long`). Counted as
+    /// one failed attempt for the flow's user, like a wrong code; the flow ends and the step
+    /// is a denial (or the refusal of a closed gate). An unknown reason is refused with
+    /// `InvalidArgument` and leaves the flow as it was.
+    fn answer_refused(&self, flow: &str, reason: &str) -> Result<WireStep, MfaError>;
 }
 
 /// The cue of a fido2 step.
@@ -336,6 +388,20 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn refused_answer_codes_round_trip_and_unknown_ones_are_none() {
+        for r in [RefusedAnswer::NotUtf8, RefusedAnswer::TooLong] {
+            assert_eq!(RefusedAnswer::from_code(r.code()), Some(r));
+        }
+        assert_eq!(RefusedAnswer::from_code("too-short"), None);
+        assert_eq!(RefusedAnswer::from_code("NOT-UTF8"), None);
+        assert!(
+            RefusedAnswer::TooLong
+                .describe()
+                .contains(&crate::MAX_ANSWER_LEN.to_string())
+        );
     }
 
     #[test]

@@ -89,6 +89,17 @@ pub struct EnrollmentStart {
     pub expires_at: i64,
 }
 
+/// What `BeginCodeEnrollment` returns: a code was sent to the new address or number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct CodeEnrollmentStart {
+    /// Id to confirm the enrollment with (`ConfirmCodeEnrollment`).
+    pub enrollment: String,
+    /// Where the code went, masked (`a•••e@ex•••.org`, `+4•••••••89`).
+    pub sent_to: String,
+    /// Seconds the code stays valid.
+    pub valid_secs: u32,
+}
+
 /// What `BeginFido2Enrollment` returns: what the security key needs for make_credential.
 /// Nothing is secret here; the pending enrollment is bound to the calling connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -165,6 +176,27 @@ pub trait Manage {
     fn confirm_totp_enrollment(&self, enrollment: &str, code: &str) -> Result<TokenInfo, MfaError>;
     /// Discards a pending enrollment.
     fn cancel_enrollment(&self, enrollment: &str) -> Result<(), MfaError>;
+    /// Sends a code to a new email address (`method` = "email") or phone number ("sms",
+    /// E.164); nothing is stored until `ConfirmCodeEnrollment` gets the code back. Calling it
+    /// again for the same user and method sends a fresh code (within the send limits).
+    fn begin_code_enrollment(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<CodeEnrollmentStart, MfaError>;
+    /// Saves the address when `code` is the one sent, in one transaction.
+    fn confirm_code_enrollment(&self, enrollment: &str, code: &str) -> Result<TokenInfo, MfaError>;
+    /// Root and the admin group only: saves an address without sending a code (bulk
+    /// provisioning of addresses known to be right).
+    fn enroll_verified_address(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<TokenInfo, MfaError>;
     /// Lists `user`'s tokens (never their secrets).
     fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError>;
     /// Removes one of `user`'s tokens, by id or by name.
@@ -273,7 +305,7 @@ pub trait Manage {
 }
 
 /// Names of the second-factor methods, in the order the chooser offers them.
-pub const METHOD_NAMES: &[&str] = &["totp", "fido2", "ssh-sk", "recovery"];
+pub const METHOD_NAMES: &[&str] = &["totp", "fido2", "email", "sms", "ssh-sk", "recovery"];
 /// How many recovery codes a set holds.
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// How long a successful step-up stays usable, in seconds.

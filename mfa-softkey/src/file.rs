@@ -49,6 +49,10 @@ pub struct Behaviour {
     /// The AAGUID of new credentials.
     #[serde(with = "hex::serde")]
     pub aaguid: [u8; 16],
+    /// Milliseconds get_assertion waits before doing anything (0: none): a key that does
+    /// not answer, for the PAM module's `fido2_timeout=`. Set it longer than the deadline
+    /// under test so that only the caller's deadline can end the wait.
+    pub stall_ms: u64,
 }
 
 impl Default for Behaviour {
@@ -61,6 +65,7 @@ impl Default for Behaviour {
             force_counter: None,
             attestation: AttestationFormat::Packed,
             aaguid: [0; 16],
+            stall_ms: 0,
         }
     }
 }
@@ -227,7 +232,14 @@ impl SoftKey {
 
     /// authenticatorGetAssertion: signs with the first credential of `req.rp_id` in the
     /// allow list (any of the RP's when the list is empty) and stores its new counter.
+    /// With [`Behaviour::stall_ms`] it first waits that long, holding no lock (a caller
+    /// that gives up and kills the process leaves the key file usable).
     pub fn get_assertion(&self, req: &GetAssertionRequest<'_>) -> Result<Assertion, SoftKeyError> {
+        let stall = self.behaviour()?.stall_ms;
+        if stall > 0 {
+            // The point of this test knob: a key that keeps the caller waiting.
+            std::thread::sleep(std::time::Duration::from_millis(stall));
+        }
         let _lock = self.lock()?;
         let mut file = self.load()?;
         let flags = user_flags(&file.behaviour, req.pin, req.require_uv)?;

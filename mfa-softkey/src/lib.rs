@@ -9,7 +9,8 @@
 //!
 //! The "device" is a JSON key file ([`SoftKey`]): its credentials (private keys in clear:
 //! test keys only) and a [`Behaviour`] that tests set to play a faulty or hostile key:
-//! no touch (UP=0), no user verification, a counter that stalls or goes back (a clone).
+//! no touch (UP=0), no user verification, a counter that stalls or goes back (a clone), a
+//! key that takes its time to answer (`stall_ms`).
 //! Every operation runs under an exclusive lock on `PATH.lock` and rewrites the file by
 //! atomic rename, so parallel logins see consistent counters.
 //!

@@ -361,3 +361,30 @@ fn parallel_assertions_get_distinct_counters() {
     counters.sort_unstable();
     assert_eq!(counters, (1..=8).collect::<Vec<u32>>());
 }
+
+#[test]
+fn a_stalled_key_answers_only_after_its_stall_and_the_answer_still_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = new_key(&dir, Behaviour::default());
+    let stored = enroll(&key, Algorithm::Es256);
+    key.set_behaviour(Behaviour {
+        stall_ms: 300,
+        ..Behaviour::default()
+    })
+    .expect("set");
+    // The file says so, under the documented name.
+    let text = std::fs::read_to_string(key.path()).expect("read");
+    assert!(text.contains("\"stall_ms\": 300"), "{text}");
+    let started = std::time::Instant::now();
+    let a = assert_with(&key, &[stored.credential_id().to_vec()], None, false);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(300),
+        "answered after {waited:?}"
+    );
+    assert_eq!(check(&stored, &a, false).expect("verifies").new_counter, 1);
+    // make_credential does not stall.
+    let started = std::time::Instant::now();
+    enroll(&key, Algorithm::EdDsa);
+    assert!(started.elapsed() < std::time::Duration::from_millis(300));
+}

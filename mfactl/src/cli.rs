@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
 
+use mfa_core::delivery::{check_email_address, check_phone_e164};
 use mfa_core::username::check_user_name;
 use mfa_proto::{MAX_FIELD_LEN, MAX_SERVICE_LEN, METHOD_NAMES, TotpAlgorithm};
 
@@ -107,8 +108,11 @@ pub enum Command {
 /// `after_help` of `mfactl doctor`.
 const DOCTOR_HELP: &str = "doctor reads /etc/ssh/sshd_config (with its Include files and \
     Match blocks), the PAM services in /etc/pam.d (sshd, sudo, su, login and every service \
-    whose auth stack has pam_mfa, includes followed), /etc/mfa/mfad.toml, mfad's database and \
-    the module file, and asks the running mfad for its policy. It changes nothing. Each \
+    whose auth stack has pam_mfa, includes followed), /etc/mfa/mfad.toml (with the files its \
+    [email] and [sms] sections name), mfad's database and the module file, and asks the \
+    running mfad for its policy. On this host (without --root) and as root, it also tries the \
+    configured mail server or SMS gateway: it connects and, for mail, logs in, but sends \
+    nothing. It changes nothing. Each \
     finding names the file and line at fault and how to fix it:\n  \
     error    logins are refused, or get in without the second factor, or secrets are exposed\n  \
     warning  a gap: some logins can skip the second factor, or a risky arrangement\n  \
@@ -177,6 +181,77 @@ pub enum EnrollCommand {
     /// PIN, with --pin or --uv)
     #[command(after_help = ENROLL_FIDO2_HELP)]
     Fido2(EnrollFido2Args),
+    /// Enroll an email address: mfad mails a code to it, and saves the address once the code
+    /// is typed back
+    #[command(after_help = ENROLL_EMAIL_HELP)]
+    Email(EnrollEmailArgs),
+    /// Enroll a mobile phone number: mfad texts a code to it (SMS), and saves the number once
+    /// the code is typed back
+    #[command(after_help = ENROLL_SMS_HELP)]
+    Sms(EnrollSmsArgs),
+}
+
+/// `after_help` of `mfactl enroll email`.
+const ENROLL_EMAIL_HELP: &str = "mfad sends a 6-digit code to the address and prints where \
+    it went (masked) and how long it stays valid; type the code back (on a terminal at the \
+    prompt, otherwise as one line of standard input). An empty line sends a new code, once \
+    the resend interval has passed. Logins then offer a code by email. Needs [email] in \
+    mfad.toml. A non-administrator who already has a factor needs a fresh second factor \
+    first; mfactl then asks for it. --verified (root and the admin group) saves the address \
+    without sending anything, for bulk provisioning.\n\
+    Exit status: 0 enrolled, 1 refused or failed (nothing is saved unless the code was \
+    accepted), 2 bad arguments.";
+
+/// `after_help` of `mfactl enroll sms`.
+const ENROLL_SMS_HELP: &str = "The number is in international (E.164) form: + and the \
+    country code, 8 to 15 digits, no spaces (+4912345689). mfad sends a 6-digit code to it \
+    and prints where it went (masked) and how long it stays valid; type the code back (on a \
+    terminal at the prompt, otherwise as one line of standard input). An empty line sends a \
+    new code, once the resend interval has passed. Logins then offer a code by text message. \
+    Needs [sms] in mfad.toml. A non-administrator who already has a factor needs a fresh \
+    second factor first; mfactl then asks for it. --verified (root and the admin group) \
+    saves the number without sending anything, for bulk provisioning.\n\
+    Exit status: 0 enrolled, 1 refused or failed (nothing is saved unless the code was \
+    accepted), 2 bad arguments.";
+
+/// Arguments of `mfactl enroll email`.
+#[derive(Debug, Args)]
+pub struct EnrollEmailArgs {
+    /// The account to enroll [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+
+    /// The email address codes are sent to (name@domain)
+    #[arg(long, value_name = "ADDR", required = true, value_parser = parse_email)]
+    pub address: String,
+
+    /// Name of the new token, unique per user [default: chosen by mfad: email, email-2, …]
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    /// Save the address without sending a code (root and the admin group only)
+    #[arg(long)]
+    pub verified: bool,
+}
+
+/// Arguments of `mfactl enroll sms`.
+#[derive(Debug, Args)]
+pub struct EnrollSmsArgs {
+    /// The account to enroll [default: yourself]
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    pub user: Option<String>,
+
+    /// The mobile number codes are texted to, in E.164 form (+4912345689)
+    #[arg(long, value_name = "+E164", required = true, value_parser = parse_phone)]
+    pub phone: String,
+
+    /// Name of the new token, unique per user [default: chosen by mfad: sms, sms-2, …]
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    /// Save the number without sending a code (root and the admin group only)
+    #[arg(long)]
+    pub verified: bool,
 }
 
 /// `after_help` of `mfactl enroll fido2`.
@@ -332,8 +407,8 @@ pub struct PolicyServiceArgs {
     #[arg(value_name = "MODE", value_enum)]
     pub mode: PolicyMode,
 
-    /// The methods allowed on the service, comma-separated or repeated (totp, fido2, ssh-sk,
-    /// recovery)
+    /// The methods allowed on the service, comma-separated or repeated (totp, fido2, email,
+    /// sms, ssh-sk, recovery)
     /// [default: every method]
     #[arg(
         long,
@@ -665,6 +740,19 @@ fn check_field(s: &str) -> Result<(), String> {
         return Err("must not contain control characters".into());
     }
     Ok(())
+}
+
+/// An email address as mfad accepts it (mfa-core's strict check), so a typo fails before
+/// anything is sent.
+fn parse_email(s: &str) -> Result<String, String> {
+    check_email_address(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// A phone number in E.164 form, as mfad accepts it.
+fn parse_phone(s: &str) -> Result<String, String> {
+    check_phone_e164(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
 }
 
 fn parse_name(s: &str) -> Result<String, String> {

@@ -6,8 +6,8 @@ use zbus::proxy::CacheProperties;
 use zbus::{Address, Connection};
 
 use mfa_proto::{
-    EnrollmentStart, Fido2EnrollmentStart, ManageProxy, MfaError, PolicyExplanation,
-    PolicyOverview, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    CodeEnrollmentStart, EnrollmentStart, Fido2EnrollmentStart, ManageProxy, MfaError,
+    PolicyExplanation, PolicyOverview, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
 };
 
 /// What `StepUpFido2Request` answers: RP ID, challenge, credential IDs, UV required.
@@ -71,6 +71,29 @@ pub(crate) trait ManageApi {
     ) -> Result<TokenInfo, MfaError>;
     /// `CancelEnrollment`.
     async fn cancel_enrollment(&self, enrollment: &str) -> Result<(), MfaError>;
+    /// `BeginCodeEnrollment`: sends a code to the address (may take as long as the mail
+    /// server or gateway does, within mfad's send timeout).
+    async fn begin_code_enrollment(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<CodeEnrollmentStart, MfaError>;
+    /// `ConfirmCodeEnrollment`.
+    async fn confirm_code_enrollment(
+        &self,
+        enrollment: &str,
+        code: &str,
+    ) -> Result<TokenInfo, MfaError>;
+    /// `EnrollVerifiedAddress`.
+    async fn enroll_verified_address(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<TokenInfo, MfaError>;
     /// `ListTokens`.
     async fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError>;
     /// `RemoveToken`.
@@ -176,6 +199,34 @@ impl ManageApi for ManageProxy<'_> {
 
     async fn cancel_enrollment(&self, enrollment: &str) -> Result<(), MfaError> {
         ManageProxy::cancel_enrollment(self, enrollment).await
+    }
+
+    async fn begin_code_enrollment(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<CodeEnrollmentStart, MfaError> {
+        ManageProxy::begin_code_enrollment(self, user, method, address, name).await
+    }
+
+    async fn confirm_code_enrollment(
+        &self,
+        enrollment: &str,
+        code: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        ManageProxy::confirm_code_enrollment(self, enrollment, code).await
+    }
+
+    async fn enroll_verified_address(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        ManageProxy::enroll_verified_address(self, user, method, address, name).await
     }
 
     async fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError> {

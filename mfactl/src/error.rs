@@ -136,6 +136,12 @@ impl fmt::Display for CliError {
                 let detail = detail.trim_end_matches('.');
                 format!("cannot reach mfad on {address}: {detail}. Is mfad running?")
             }
+            // Nothing the user typed was wrong: say who can fix the transport.
+            CliError::Refused(MfaError::Undeliverable(m)) => format!(
+                "{}. Try again later; if it keeps failing, an administrator can check the mail \
+                 server or SMS gateway with `mfactl doctor`.",
+                m.trim_end_matches('.')
+            ),
             CliError::Refused(e) => e.message(),
             CliError::SecurityKey(e) => format!("security key: {e}"),
             CliError::Output(e) => format!("cannot write the output: {e}"),
@@ -223,6 +229,23 @@ mod tests {
             assert_eq!(e.to_string(), want);
             assert_eq!(e.exit_code(), 1);
         }
+    }
+
+    #[test]
+    fn an_undeliverable_code_keeps_mfads_reason_points_to_doctor_and_exits_one() {
+        let e = CliError::from(MfaError::Undeliverable(
+            "the code could not be sent to a•••e@ex•••.org: mail server unreachable; nothing \
+             was saved"
+                .into(),
+        ))
+        .at_address(ADDR);
+        assert_eq!(
+            e.to_string(),
+            "the code could not be sent to a•••e@ex•••.org: mail server unreachable; nothing \
+             was saved. Try again later; if it keeps failing, an administrator can check the \
+             mail server or SMS gateway with `mfactl doctor`."
+        );
+        assert_eq!(e.exit_code(), EXIT_FAILURE);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod authz;
 pub mod cli;
 pub mod clock;
+pub mod couriers;
 pub mod daemon;
 pub mod enroll;
 pub mod error;

@@ -6,8 +6,9 @@ use zbus::message::Header;
 use zbus::{Connection, interface};
 
 use mfa_proto::{
-    EnrollmentStart, Fido2EnrollmentStart, LoginFacts, MfaError, PolicyExplanation, PolicyOverview,
-    ServicePolicy, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    CodeEnrollmentStart, EnrollmentStart, Fido2EnrollmentStart, LoginFacts, MfaError,
+    PolicyExplanation, PolicyOverview, ServicePolicy, Step, TokenInfo, TotpEnrollOptions,
+    UserStatus, WhoAmI, WireStep,
 };
 
 use crate::authz::Caller;
@@ -16,6 +17,19 @@ use crate::flows::Purpose;
 
 async fn caller(d: &Daemon, conn: &Connection, hdr: &Header<'_>) -> Result<Caller, MfaError> {
     d.authorizer().caller(conn, hdr).await
+}
+
+/// Sends the code a step announces (email/SMS) on the blocking pool, then converts the
+/// step for the wire: a slow mail server delays this call only, not the bus.
+async fn settled(
+    d: &Daemon,
+    c: &Caller,
+    step: Result<Step, MfaError>,
+) -> Result<WireStep, MfaError> {
+    match step {
+        Ok(step) => d.settle(c, step).await.map(WireStep::from),
+        Err(e) => Err(e),
+    }
 }
 
 fn logged<T>(d: &Daemon, c: &Caller, method: &str, r: Result<T, MfaError>) -> Result<T, MfaError> {
@@ -43,7 +57,7 @@ impl LoginService {
             &self.0,
             &c,
             "Begin",
-            self.0.begin(&c, &facts).map(WireStep::from),
+            settled(&self.0, &c, self.0.begin(&c, &facts)).await,
         )
     }
 
@@ -80,7 +94,7 @@ impl LoginService {
             &self.0,
             &c,
             "Answer",
-            self.0.answer(&c, flow, &answer).map(WireStep::from),
+            settled(&self.0, &c, self.0.answer(&c, flow, &answer)).await,
         )
     }
 
@@ -141,9 +155,12 @@ impl LoginService {
             &self.0,
             &c,
             "Fido2Unavailable",
-            self.0
-                .fido2_unavailable(&c, flow, Purpose::Login, reason)
-                .map(WireStep::from),
+            settled(
+                &self.0,
+                &c,
+                self.0.fido2_unavailable(&c, flow, Purpose::Login, reason),
+            )
+            .await,
         )
     }
 
@@ -157,6 +174,24 @@ impl LoginService {
         let c = caller(&self.0, conn, &hdr).await?;
         self.0.cancel(&c, flow);
         Ok(())
+    }
+
+    /// The module refused the answer to a flow's prompt itself (not UTF-8, too long):
+    /// counted as one failure, and the flow ends with a denial.
+    async fn answer_refused(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        flow: &str,
+        reason: &str,
+    ) -> Result<WireStep, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "AnswerRefused",
+            self.0.answer_refused(&c, flow, reason).map(WireStep::from),
+        )
     }
 }
 
@@ -224,6 +259,69 @@ impl ManageService {
             &c,
             "CancelEnrollment",
             self.0.cancel_enrollment(&c, enrollment),
+        )
+    }
+
+    /// Sends a code to a new email address or phone number; saved on confirmation.
+    async fn begin_code_enrollment(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<CodeEnrollmentStart, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        let started = match self
+            .0
+            .begin_code_enrollment(&c, user, method, address, name)
+        {
+            Ok((id, job)) => {
+                // Off the executor: a slow mail server must not hold up other logins.
+                let (job, result) = zruntime::unblock(move || job.run()).await;
+                self.0.code_enrollment_sent(&c, id, &job, result)
+            }
+            Err(e) => Err(e),
+        };
+        logged(&self.0, &c, "BeginCodeEnrollment", started)
+    }
+
+    /// Saves the address of an email/SMS enrollment when the code matches.
+    async fn confirm_code_enrollment(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        enrollment: &str,
+        code: String,
+    ) -> Result<TokenInfo, MfaError> {
+        let code = zeroize::Zeroizing::new(code);
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "ConfirmCodeEnrollment",
+            self.0.confirm_code_enrollment(&c, enrollment, &code),
+        )
+    }
+
+    /// Saves an address without a code (root and the admin group).
+    async fn enroll_verified_address(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        let c = caller(&self.0, conn, &hdr).await?;
+        logged(
+            &self.0,
+            &c,
+            "EnrollVerifiedAddress",
+            self.0
+                .enroll_verified_address(&c, user, method, address, name),
         )
     }
 
@@ -561,9 +659,12 @@ impl ManageService {
             &self.0,
             &c,
             "StepUpFido2Unavailable",
-            self.0
-                .fido2_unavailable(&c, flow, Purpose::StepUp, reason)
-                .map(WireStep::from),
+            settled(
+                &self.0,
+                &c,
+                self.0.fido2_unavailable(&c, flow, Purpose::StepUp, reason),
+            )
+            .await,
         )
     }
 
@@ -595,7 +696,7 @@ impl ManageService {
             &self.0,
             &c,
             "BeginStepUp",
-            self.0.begin_step_up(&c, user).map(WireStep::from),
+            settled(&self.0, &c, self.0.begin_step_up(&c, user)).await,
         )
     }
 
@@ -613,7 +714,7 @@ impl ManageService {
             &self.0,
             &c,
             "AnswerStepUp",
-            self.0.answer_step_up(&c, flow, &answer).map(WireStep::from),
+            settled(&self.0, &c, self.0.answer_step_up(&c, flow, &answer)).await,
         )
     }
 }

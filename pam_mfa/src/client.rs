@@ -116,6 +116,12 @@ impl Daemon for BusDaemon<'_> {
         bounded(timeout, login.fido2_unavailable(flow, reason)).await
     }
 
+    async fn answer_refused(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError> {
+        let timeout = self.opts.timeout;
+        let login = self.login().await?;
+        bounded(timeout, login.answer_refused(flow, reason)).await
+    }
+
     async fn cancel(&mut self, flow: &str) {
         let timeout = self.opts.timeout;
         let result = match self.login().await {

@@ -13,7 +13,9 @@
 
 use mfa_fido_client::Authenticator;
 use mfa_proto::message::access_denied;
-use mfa_proto::{DenyReason, LoginFacts, MAX_ANSWER_LEN, MfaError, Step, StepKind, WireStep};
+use mfa_proto::{
+    DenyReason, LoginFacts, MAX_ANSWER_LEN, MfaError, RefusedAnswer, Step, StepKind, WireStep,
+};
 use pamsm::PamError;
 use zbus::DBusError;
 use zeroize::Zeroizing;
@@ -24,9 +26,9 @@ use crate::log::{MAX_TEXT_CHARS, Severity, escape};
 pub const MAX_PROMPTS: usize = 8;
 
 /// Shown (as an error message) when the answer is not valid UTF-8.
-pub const NOT_UTF8_MESSAGE: &str = "The answer contains bytes that are not UTF-8.";
+pub const NOT_UTF8_MESSAGE: &str = RefusedAnswer::NotUtf8.hint();
 /// Shown (as an error message) when the answer is longer than [`MAX_ANSWER_LEN`] bytes.
-pub const TOO_LONG_MESSAGE: &str = "The answer is too long.";
+pub const TOO_LONG_MESSAGE: &str = RefusedAnswer::TooLong.hint();
 
 /// Why a prompt got no usable answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +82,10 @@ pub trait Daemon {
     ) -> Result<WireStep, MfaError>;
     /// `Fido2Unavailable(flow, reason)`: no usable key; the next step.
     async fn fido2_unavailable(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError>;
+    /// `AnswerRefused(flow, reason)`: the module refused the answer itself (a
+    /// [`RefusedAnswer`] code); the daemon counts a failed attempt, ends the flow and
+    /// answers with a denial.
+    async fn answer_refused(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError>;
 }
 
 /// Why the module refused an answer without sending it.
@@ -208,12 +214,14 @@ impl Outcome {
             },
             Outcome::BadAnswer {
                 why: BadAnswer::NotUtf8,
-            } => "answer refused: not UTF-8 (not sent)".to_owned(),
+            } => "answer refused: not UTF-8 (not sent; reported to mfad as a failed attempt)"
+                .to_owned(),
             Outcome::BadAnswer {
                 why: BadAnswer::TooLong,
-            } => {
-                format!("answer refused: longer than {MAX_ANSWER_LEN} bytes (not sent)")
-            }
+            } => format!(
+                "answer refused: longer than {MAX_ANSWER_LEN} bytes (not sent; reported to mfad \
+                 as a failed attempt)"
+            ),
             Outcome::BadAnswer {
                 why: BadAnswer::NoPassword,
             } => "answer refused: no password before the code (not sent)".to_owned(),
@@ -276,7 +284,11 @@ enum ErrorClass {
 
 fn error_class(error: &MfaError) -> ErrorClass {
     match error {
-        MfaError::ZBus(_) | MfaError::Storage(_) | MfaError::Internal(_) => ErrorClass::Unavailable,
+        // A code that could not be sent decided nothing either (issue 9's email/SMS codes).
+        MfaError::ZBus(_)
+        | MfaError::Storage(_)
+        | MfaError::Internal(_)
+        | MfaError::Undeliverable(_) => ErrorClass::Unavailable,
         MfaError::UnknownUser(_) | MfaError::InvalidUser(_) => ErrorClass::UnknownUser,
         MfaError::AccessDenied(_)
         | MfaError::InvalidArgument(_)
@@ -373,9 +385,10 @@ pub async fn run<I: PamIo, D: Daemon>(
     }
 }
 
-/// The user's answer to the prompt of `flow`, or, when it is unusable (the conversation
-/// failed, not UTF-8, longer than [`MAX_ANSWER_LEN`]), the outcome, after saying why and
-/// cancelling the flow. Never cut an answer: a truncated code could still be a valid one.
+/// The user's answer to the prompt of `flow`, or, when it is unusable, the outcome: a
+/// failed conversation cancels the flow; an answer that is not UTF-8 or longer than
+/// [`MAX_ANSWER_LEN`] is reported with [`refuse_answer`] (a failed attempt, like a wrong
+/// code). Never cut an answer: a truncated code could still be a valid one.
 pub(crate) async fn checked_answer<I: PamIo, D: Daemon>(
     facts: &LoginFacts,
     io: &mut I,
@@ -387,21 +400,82 @@ pub(crate) async fn checked_answer<I: PamIo, D: Daemon>(
         Ok(answer) if answer.len() <= MAX_ANSWER_LEN => return Ok(answer),
         Ok(answer) => {
             drop(answer);
-            io.error(&not_accepted(facts, TOO_LONG_MESSAGE));
-            Outcome::BadAnswer {
-                why: BadAnswer::TooLong,
-            }
+            RefusedAnswer::TooLong
         }
-        Err(ConvError::NotUtf8) => {
-            io.error(&not_accepted(facts, NOT_UTF8_MESSAGE));
-            Outcome::BadAnswer {
-                why: BadAnswer::NotUtf8,
-            }
+        Err(ConvError::NotUtf8) => RefusedAnswer::NotUtf8,
+        Err(error) => {
+            daemon.cancel(flow).await;
+            return Err(Outcome::Conversation { error });
         }
-        Err(error) => Outcome::Conversation { error },
     };
-    daemon.cancel(flow).await;
-    Err(refused)
+    Err(refuse_answer(facts, io, daemon, flow, refused).await)
+}
+
+/// Tells the daemon that the answer to `flow` was refused here (`AnswerRefused`): it counts
+/// a failed attempt, so answers filtered out by the module cannot probe the prompt without
+/// touching the rate limit, ends the flow and sends the denial, which is shown. If the daemon
+/// cannot be told (down, or an older mfad without the method), the module shows its own
+/// message and cancels the flow. Never success: a step other than a denial is a protocol
+/// error.
+async fn refuse_answer<I: PamIo, D: Daemon>(
+    facts: &LoginFacts,
+    io: &mut I,
+    daemon: &mut D,
+    flow: &str,
+    refused: RefusedAnswer,
+) -> Outcome {
+    let why = match refused {
+        RefusedAnswer::NotUtf8 => BadAnswer::NotUtf8,
+        RefusedAnswer::TooLong => BadAnswer::TooLong,
+    };
+    let own_message = not_accepted(facts, refused.hint());
+    let wire = match daemon.answer_refused(flow, refused.code()).await {
+        Ok(wire) => wire,
+        Err(_) => {
+            io.error(&own_message);
+            daemon.cancel(flow).await;
+            return Outcome::BadAnswer { why };
+        }
+    };
+    let step = match Step::try_from(wire) {
+        Ok(step) => step,
+        Err(detail) => {
+            io.error(&own_message);
+            return Outcome::Protocol {
+                detail: format!("malformed step after AnswerRefused: {detail}"),
+            };
+        }
+    };
+    for line in &step.info {
+        io.info(line);
+    }
+    match step.kind {
+        StepKind::Deny { reason, message } => {
+            io.error(if message.is_empty() {
+                &own_message
+            } else {
+                &message
+            });
+            match reason {
+                DenyReason::AuthFailed => Outcome::BadAnswer { why },
+                // Throttled, locked or unavailable: that is what the login ends with.
+                other => Outcome::Deny { reason: other },
+            }
+        }
+        StepKind::Prompt { flow: next, .. } | StepKind::Fido2 { flow: next, .. } => {
+            daemon.cancel(&next).await;
+            io.error(&own_message);
+            Outcome::Protocol {
+                detail: "mfad answered AnswerRefused with another prompt".to_owned(),
+            }
+        }
+        StepKind::Allow { .. } | StepKind::NotRequired { .. } => {
+            io.error(&own_message);
+            Outcome::Protocol {
+                detail: "mfad answered AnswerRefused with an allow or not-required step".to_owned(),
+            }
+        }
+    }
 }
 
 fn too_many_prompts() -> Outcome {

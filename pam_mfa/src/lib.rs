@@ -21,6 +21,11 @@ pub mod facts;
 )]
 pub mod ffi;
 pub mod flow;
+#[allow(
+    unsafe_code,
+    reason = "fork, pipe, poll, kill and waitpid for the security key's child process"
+)]
+pub mod fork_key;
 pub mod log;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -68,6 +73,10 @@ fn authenticate(pam: &Pam, args: &[String]) -> PamError {
         Ok(facts) => facts,
         Err(e) => {
             log.line(Severity::Notice, &format!("cannot start the login: {e}"));
+            // A refused user name: the user is told why (as for every other denial).
+            if let Some(message) = e.user_message() {
+                flow::PamIo::error(&mut PamConversation::new(pam), message);
+            }
             return e.code();
         }
     };
@@ -103,38 +112,21 @@ fn authenticate(pam: &Pam, args: &[String]) -> PamError {
 }
 
 /// The security key for `fido2` steps: the one USB key plugged in (opened only when a step
-/// asks for it, on this thread), or, in the TEST-ONLY `soft-fido2` build with
-/// `fido2_soft_key=PATH`, the software authenticator.
+/// asks for it), or, in the TEST-ONLY `soft-fido2` build with `fido2_soft_key=PATH`, the
+/// software authenticator. Either way each get_assertion runs in a child process killed
+/// after `fido2_timeout=` ([`fork_key`]): the wait is bounded and no thread is left behind.
 fn security_key(opts: &Options) -> Box<dyn mfa_fido_client::Authenticator> {
     #[cfg(feature = "soft-fido2")]
     if let Some(path) = &opts.fido2_soft_key {
-        return Box::new(mfa_fido_client::SoftAuthenticator::new(path));
+        return Box::new(fork_key::ForkedKey::new(
+            mfa_fido_client::SoftAuthenticator::new(path),
+            opts.fido2_timeout,
+        ));
     }
-    // Only the soft-fido2 build reads the options here.
-    let _ = opts;
-    Box::new(SigningKey(mfa_fido_client::HidAuthenticator::new()))
-}
-
-/// A key that only signs. The module never enrolls; without a reachable make_credential the
-/// enrollment half of the FIDO2 library (attestation parsing) is left out of the `.so`.
-struct SigningKey<K>(K);
-
-impl<K: mfa_fido_client::Authenticator> mfa_fido_client::Authenticator for SigningKey<K> {
-    fn make_credential(
-        &self,
-        _: &mfa_fido_client::MakeCredentialRequest,
-    ) -> Result<mfa_fido_client::MakeCredentialResponse, mfa_fido_client::ClientError> {
-        Err(mfa_fido_client::ClientError::InvalidRequest(
-            "the PAM module does not enroll keys; use mfactl enroll fido2".into(),
-        ))
-    }
-
-    fn get_assertion(
-        &self,
-        request: &mfa_fido_client::GetAssertionRequest,
-    ) -> Result<mfa_fido_client::GetAssertionResponse, mfa_fido_client::ClientError> {
-        self.0.get_assertion(request)
-    }
+    Box::new(fork_key::ForkedKey::new(
+        mfa_fido_client::HidAuthenticator::new(),
+        opts.fido2_timeout,
+    ))
 }
 
 #[cfg(test)]

@@ -513,6 +513,24 @@ impl TestEnv {
         });
     }
 
+    /// Sends mfad SIGTERM and waits up to `timeout` for it to exit; its exit status, or
+    /// `None` if it did not exit in time (it is then SIGKILLed). [`TestEnv::restart_mfad`]
+    /// starts it again.
+    pub fn terminate_mfad(&self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.mfad.lock().expect("mfad").take()?;
+        signal(&child, libc::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// SIGSTOPs mfad (it stays on the bus but answers nothing).
     pub fn stop_mfad(&self) {
         self.with_mfad(|c| signal(c, libc::SIGSTOP));
@@ -817,6 +835,11 @@ impl InteractiveLogin {
             }
         }
         false
+    }
+
+    /// The output lines read so far (`TEXT_INFO: …`, `PROMPT_ECHO_OFF: …`, …).
+    pub fn seen(&self) -> &[String] {
+        &self.seen
     }
 
     /// Sends one answer line.

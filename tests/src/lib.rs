@@ -25,10 +25,11 @@ mod env;
 pub mod manage;
 mod process;
 pub mod realenv;
+pub mod sinks;
 mod syslog;
 mod totp;
 
-pub use env::{DEFAULT_SERVICE, EnvBuilder, LoginOutcome, TestEnv};
+pub use env::{DEFAULT_SERVICE, EnvBuilder, InteractiveLogin, LoginOutcome, TestEnv};
 pub use process::{CmdOutput, run, run_as};
 pub use totp::{Totp, now, wait_for_fresh_step};
 
@@ -152,6 +153,35 @@ pub fn cargo_build(dir: &Path, packages: &[&str]) {
         packages.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Builds the module as shipped (`make build`, `make install`): profile `release-small`, no
+/// features, as a cdylib alone so that rustc runs whole-program LTO (with the rlib crate type
+/// too it does not, and the module grows by a quarter). Returns its path.
+pub fn build_shipped_module(release_small: &Path) -> PathBuf {
+    if std::env::var_os("MFA_BIN_DIR").is_none() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(&cargo)
+            .current_dir(workspace_root())
+            .args([
+                "rustc",
+                "--quiet",
+                "--profile",
+                "release-small",
+                "-p",
+                "pam_mfa",
+            ])
+            .args(["--crate-type", "cdylib"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run cargo rustc");
+        assert!(
+            out.status.success(),
+            "cargo rustc -p pam_mfa --crate-type cdylib failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    release_small.join("libpam_mfa.so")
 }
 
 /// The TEST-ONLY OpenSSH security-key middleware (`tests/sk-provider`), for `ssh-keygen -w`

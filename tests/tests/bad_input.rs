@@ -11,6 +11,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use mfa_proto::{
     BUS_NAME, LOGIN_INTERFACE, LoginFacts, LoginProxy, MANAGE_INTERFACE, MfaError, OBJECT_PATH,
     TotpEnrollOptions, WireStep,
@@ -154,8 +156,22 @@ fn given_hostile_user_names_through_pam_then_refused_clearly_and_nothing_is_stor
         assert!(out.result.is_some(), "{name:.20?}: no PAM result:\n{out}");
         assert_ne!(out.result, Some(PAM_SUCCESS), "{name:.20?}:\n{out}");
         if name.len() > mfa_proto::MAX_USER_LEN {
-            // The module refuses it before asking mfad: PAM_USER_UNKNOWN, reason in syslog.
+            // The module refuses it before asking mfad: PAM_USER_UNKNOWN, the reason in
+            // syslog, and the standard message with the name cut to 64 characters.
             assert_eq!(out.result, Some(PAM_USER_UNKNOWN), "{name:.20?}:\n{out}");
+            assert!(!out.prompted(), "{out}");
+            let shown = format!("{}…", &name[..64]);
+            out.assert_denied(
+                DEFAULT_SERVICE,
+                &shown,
+                &format!(
+                    "the user name is too long ({} bytes; at most {}).\n    Check the user name and try again.",
+                    name.len(),
+                    mfa_proto::MAX_USER_LEN
+                ),
+            );
+            assert_eq!(out.errors.len(), 1, "{out}");
+            assert!(out.errors[0].len() < 400, "{out}");
         } else {
             assert!(
                 !out.errors.is_empty(),
@@ -178,6 +194,93 @@ fn given_hostile_user_names_through_pam_then_refused_clearly_and_nothing_is_stor
     assert_intact(&env);
     wait_for_fresh_step(30, 6);
     env.login("mail", &[&t.current_code()]).assert_success();
+}
+
+/// Answers the module refuses itself (not UTF-8, longer than 64 bytes): each is reported to
+/// mfad (`AnswerRefused`) and counted as exactly one failure, like a wrong code, so they cannot
+/// be used to probe without touching the rate limit; after `lockout_after` of them the
+/// account is locked.
+#[test]
+fn given_answers_the_module_refuses_then_each_counts_one_failure_and_the_lockout_engages() {
+    const LOCKOUT_AFTER: u32 = 4;
+    let env = TestEnv::builder()
+        .config(&format!(
+            "[rate_limit]\nfree_failures = 90\nlockout_after = {LOCKOUT_AFTER}\n"
+        ))
+        .start();
+    let t = env.enroll_new("daemon");
+    let refused: [(&str, Vec<u8>, &str, &str); LOCKOUT_AFTER as usize] = [
+        (
+            "not UTF-8",
+            b"\xff\xfe123456".to_vec(),
+            "not-utf8",
+            "The answer contains bytes that are not UTF-8.",
+        ),
+        (
+            "65 digits",
+            "1".repeat(65).into_bytes(),
+            "too-long",
+            "The answer is too long.",
+        ),
+        (
+            "a 4 KiB answer",
+            "7".repeat(4096).into_bytes(),
+            "too-long",
+            "The answer is too long.",
+        ),
+        (
+            "the right code, then a stray byte",
+            [t.current_code().as_bytes(), b"\xc0"].concat(),
+            "not-utf8",
+            "The answer contains bytes that are not UTF-8.",
+        ),
+    ];
+    for (i, (what, answer, code, hint)) in refused.iter().enumerate() {
+        let mut line = answer.clone();
+        line.push(b'\n');
+        let out = env.pam_login(None, DEFAULT_SERVICE, "daemon", &line, &[]);
+        assert!(out.prompted(), "{what}: no prompt:\n{out}");
+        assert_eq!(out.result, Some(PAM_AUTH_ERR), "{what}:\n{out}");
+        out.assert_denied(
+            DEFAULT_SERVICE,
+            "daemon",
+            &format!("{NOT_ACCEPTED}\n    {hint}"),
+        );
+        assert_eq!(out.errors.len(), 1, "{what}: one message:\n{out}");
+        assert_eq!(
+            failures(&env, "daemon"),
+            i as u32 + 1,
+            "{what}: not counted exactly once"
+        );
+        let audit = env
+            .wait_for_syslog(Duration::from_secs(5), |l| {
+                l.contains("user=daemon ")
+                    && l.contains(&format!("failures={}", i + 1))
+                    && l.contains("reason=answer-refused")
+            })
+            .unwrap_or_else(|| panic!("{what}: no audit line:\n{}", env.syslog_lines().join("\n")));
+        assert!(audit.contains(&format!("detail={code} ")), "{audit}");
+        assert!(audit.contains("answer refused by the module: "), "{audit}");
+    }
+    // Locked now: neither a refused answer nor the right code is counted or accepted.
+    wait_for_fresh_step(30, 6);
+    let code = t.current_code();
+    for (what, line) in [
+        ("not UTF-8", b"\xff\n".to_vec()),
+        ("the right code", format!("{code}\n").into_bytes()),
+    ] {
+        let out = env.pam_login(None, DEFAULT_SERVICE, "daemon", &line, &[]);
+        out.assert_denied(
+            DEFAULT_SERVICE,
+            "daemon",
+            "the account is locked after too many failed attempts.",
+        );
+        assert_eq!(failures(&env, "daemon"), LOCKOUT_AFTER, "{what}");
+    }
+    assert_intact(&env);
+    let unlock = env.mfactl(&["unlock", "daemon"]);
+    assert!(unlock.success(), "{unlock}");
+    env.login("daemon", &[&code]).assert_success();
 }
 
 // ----- over D-Bus, with a raw client -------------------------------------------------------

@@ -216,7 +216,7 @@ fn given_invalid_choices_then_reasked_and_the_third_refuses_without_counting_a_f
     let (env, root) = setup();
     let t = enroll_tokens(&root, "games", 1);
     recovery_codes(&root, "games");
-    let out = env.login_service("c-all", "games", &["3", "sms", "0", "1"]);
+    let out = env.login_service("c-all", "games", &["3", "voice", "0", "1"]);
     out.assert_denied("c-all", "games", "no second factor was chosen.");
     assert_eq!(out.result, Some(PAM_AUTH_ERR), "{out}");
     assert_eq!(out.prompts, vec![CHOOSER; 3], "{out}");

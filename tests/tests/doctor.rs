@@ -615,6 +615,68 @@ fn an_mfad_configuration_it_refuses_is_an_error_at_its_line() {
     assert_eq!(code, Some(2));
 }
 
+/// Issue 9: the email and SMS transports of mfad.toml. With another root nothing is
+/// contacted; the files the sections name and the send timeout are checked.
+#[test]
+fn email_and_sms_transports_that_cannot_work_are_errors_with_the_fix() {
+    let tree = Tree::clean();
+    tree.write(
+        "/etc/mfa/mfad.toml",
+        "[email]\nsmtp_url = \"smtp://127.0.0.1:25\"\nfrom = \"mfa@host.example\"\n\
+         credentials_file = \"/etc/mfa/smtp.cred\"\ntimeout_secs = 8\n\n\
+         [sms]\ncommand = [\"/usr/local/sbin/send-sms\"]\ntimeout_secs = 4\n",
+    );
+    tree.write("/etc/mfa/smtp.cred", "mfa\nsecret\n");
+    tree.chmod("/etc/mfa/smtp.cred", 0o640);
+    tree.edit(
+        "/etc/pam.d/sshd",
+        "auth    required    pam_mfa.so",
+        "auth    required    pam_mfa.so timeout=5000",
+    );
+    let (findings, code) = tree.findings();
+    let config = tree.path("/etc/mfa/mfad.toml");
+    let files = of(&findings, "delivery-file");
+    assert_eq!(files.len(), 2, "{findings:#?}");
+    let cred = tree.path("/etc/mfa/smtp.cred");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.file.as_deref() == Some(config.as_path()))
+    );
+    assert!(files[0].what.contains("mode 0640"), "{:#?}", files[0]);
+    assert_eq!(
+        files[0].fix,
+        format!("`chown root:root {0} && chmod 600 {0}`.", cred.display())
+    );
+    assert!(
+        files[1]
+            .what
+            .contains("which does not exist: no code can be sent by text message"),
+        "{:#?}",
+        files[1]
+    );
+    let line = tree.line_of("/etc/pam.d/sshd", &["pam_mfa.so", "timeout=5000"]);
+    let f = one(
+        &findings,
+        "delivery-timeout",
+        "error",
+        &tree.path("/etc/pam.d/sshd"),
+        Some(line),
+    );
+    assert!(f.fix.contains("above 8000"), "{f:#?}");
+    // Another root: the mail server is not contacted.
+    assert!(of(&findings, "delivery-live").is_empty(), "{findings:#?}");
+    assert_eq!(code, Some(2));
+
+    // Put right, the transports raise nothing.
+    tree.chmod("/etc/mfa/smtp.cred", 0o600);
+    tree.write("/usr/local/sbin/send-sms", "#!/bin/sh\ncat >/dev/null\n");
+    tree.chmod("/usr/local/sbin/send-sms", 0o755);
+    tree.edit("/etc/pam.d/sshd", " timeout=5000", "");
+    let (findings, _) = tree.findings();
+    no_errors_or_warnings(&findings);
+}
+
 #[test]
 fn the_json_output_matches_the_text_output() {
     let tree = Tree::clean();

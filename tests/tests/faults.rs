@@ -847,3 +847,114 @@ fn given_the_token_removed_between_prompt_and_answer_then_the_right_code_is_refu
         "{out}"
     );
 }
+
+// ----- the WAL file (issue 6: "WAL deleted") -------------------------------------------------
+
+/// `PATH-wal` of a database path.
+fn wal_of(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
+}
+
+/// A copy of the main database file alone (no `-wal`), in `dir`: what SQLite sees once the WAL
+/// is gone.
+fn main_file_copy(env: &TestEnv, dir: &Path) -> PathBuf {
+    let copy = dir.join("main-only.db");
+    fs::copy(env.db_path(), &copy).expect("copy the main database file");
+    copy
+}
+
+#[test]
+fn given_a_used_recovery_code_when_the_wal_is_deleted_after_sigkill_then_the_code_stays_used() {
+    let env = TestEnv::start();
+    let root = root_conn(&env);
+    let codes = call(&root, async |p| p.generate_recovery_codes("uucp").await)
+        .expect("generate recovery codes");
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    // A user with recovery codes only is asked for one straight away (default policy).
+    let out = env.login("uucp", &[&codes[0]]);
+    out.assert_success();
+    assert!(
+        fs::metadata(wal_of(&env.db_path())).is_ok_and(|m| m.len() > 0),
+        "no WAL to lose: the test would prove nothing"
+    );
+    // A crash, then the classic wrong fix: deleting the WAL (and its index).
+    env.kill_mfad();
+    fs::remove_file(wal_of(&env.db_path())).expect("delete mfa.db-wal");
+    let mut shm = env.db_path().into_os_string();
+    shm.push("-shm");
+    let _ = fs::remove_file(&shm);
+    env.restart_mfad();
+    assert_integrity_ok(&env);
+    let again = env.login("uucp", &[&codes[0]]);
+    again.assert_denied(
+        DEFAULT_SERVICE,
+        "uucp",
+        "the recovery code was not accepted.",
+    );
+    assert_eq!(
+        sql(
+            &env.db_path(),
+            "SELECT COUNT(*) FROM recovery_codes WHERE user = 'uucp' AND used_at > 0;"
+        ),
+        "1"
+    );
+    // The set itself survived too: another code still works, once.
+    env.login("uucp", &[&codes[1]]).assert_success();
+}
+
+#[test]
+fn given_sigterm_then_mfad_exits_0_with_an_empty_wal_and_everything_in_the_main_file() {
+    let env = TestEnv::start();
+    let t = env.enroll_new("man");
+    wait_for_fresh_step(30, 8);
+    let (code, step) = (t.current_code(), t.step_of(now()));
+    env.login("man", &[&code]).assert_success();
+    env.login("man", &[&t.wrong_code()])
+        .assert_denied(DEFAULT_SERVICE, "man", NOT_ACCEPTED);
+    let wal = wal_of(&env.db_path());
+    assert!(
+        fs::metadata(&wal).is_ok_and(|m| m.len() > 0),
+        "the logins left nothing in the WAL: the test would prove nothing"
+    );
+    let started = Instant::now();
+    let status = env.terminate_mfad(Duration::from_secs(10));
+    let status = status.unwrap_or_else(|| panic!("mfad ignored SIGTERM:\n{}", env.mfad_log()));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", env.mfad_log());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the WAL still holds {} bytes",
+        fs::metadata(&wal).map(|m| m.len()).unwrap_or(0)
+    );
+    let line = env
+        .wait_for_syslog(LOG_WAIT, |l| l.contains("stopped signal=SIGTERM"))
+        .unwrap_or_else(|| panic!("no stop line:\n{}", env.syslog_lines().join("\n")));
+    assert!(line.contains("checkpoint=done"), "{line}");
+    // The main file alone holds the token, the login's watermark and the failure.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = main_file_copy(&env, dir.path());
+    assert_eq!(
+        sql(
+            &copy,
+            "SELECT last_step FROM tokens WHERE user = 'man' AND kind = 'totp';"
+        ),
+        step.to_string()
+    );
+    assert_eq!(
+        sql(
+            &copy,
+            "SELECT consecutive FROM failures WHERE user = 'man';"
+        ),
+        "1"
+    );
+    // And mfad starts again on it: the used code stays used.
+    env.restart_mfad();
+    let again = env.login("man", &[&code]);
+    again.assert_denied(DEFAULT_SERVICE, "man", NOT_ACCEPTED);
+}

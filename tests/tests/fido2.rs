@@ -12,14 +12,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mfa_proto::{LoginFacts, LoginProxy, MfaError, WireStep};
 use mfa_softkey::{Behaviour, GetAssertionRequest, SoftKey};
 use mfa_tests::manage::{manage, root_conn};
-use mfa_tests::{
-    CmdOutput, PAM_AUTH_ERR, PROMPT, TestEnv, bin, bin_dir, cargo_build, pam_module, run,
-};
+use mfa_tests::{CmdOutput, PAM_AUTH_ERR, PROMPT, TestEnv, bin, bin_dir, pam_module, run};
 
 /// The PAM service whose module uses the software key at `<env>/key.json`.
 const SERVICE: &str = "mfa-fido2";
@@ -50,10 +48,15 @@ fn new_key(path: &Path, behaviour: Behaviour) -> SoftKey {
 
 /// Adds [`SERVICE`], whose module uses the key file `key`.
 fn add_key_service(env: &TestEnv, key: &Path) {
+    add_key_service_with(env, key, "");
+}
+
+/// Adds [`SERVICE`], whose module uses the key file `key`, with `extra` module arguments.
+fn add_key_service_with(env: &TestEnv, key: &Path, extra: &str) {
     env.add_service(
         SERVICE,
         &format!(
-            "bus={} timeout=3000 fido2_soft_key={}",
+            "bus={} timeout=3000 fido2_soft_key={} {extra}",
             env.bus_address,
             key.display()
         ),
@@ -579,12 +582,9 @@ fn the_shipped_module_has_no_software_key_and_stays_small() {
         has(&fs::read(pam_module()).unwrap()),
         "the soft-fido2 build lacks the marker"
     );
-    // The shipped build: `cargo build -p pam_mfa --profile release-small`, no features.
+    // The shipped build: `make build` (release-small, no features, cdylib alone).
     let release = bin_dir().parent().unwrap().join("release-small");
-    if std::env::var_os("MFA_BIN_DIR").is_none() {
-        cargo_build(&release, &["-p", "pam_mfa"]);
-    }
-    let shipped = release.join("libpam_mfa.so");
+    let shipped = mfa_tests::build_shipped_module(&release);
     let bytes = fs::read(&shipped).unwrap_or_else(|e| panic!("{}: {e}", shipped.display()));
     assert!(
         !has(&bytes),
@@ -596,8 +596,8 @@ fn the_shipped_module_has_no_software_key_and_stays_small() {
         "the shipped module knows the test-only argument"
     );
     assert!(
-        bytes.len() <= 2 * 1024 * 1024,
-        "{} is {} bytes, over 2 MiB",
+        bytes.len() <= 2_000_000,
+        "{} is {} bytes, over 2 MB",
         shipped.display(),
         bytes.len()
     );
@@ -639,4 +639,192 @@ fn the_usb_path_without_a_key_says_so_and_leaves_no_thread_or_fd_behind() {
         .unwrap_or_else(|| panic!("no RESOURCES line:\n{out}"));
     assert_eq!(threads_after, threads_before, "threads left behind:\n{out}");
     assert_eq!(fds_after, fds_before, "file descriptors left open:\n{out}");
+}
+
+// ----- fido2_timeout: a key that does not answer ------------------------------------------
+
+/// How long the stalled software key waits: far beyond the deadline under test, so only
+/// the module's deadline can end the wait (a leaked key process would still be there).
+const STALL_MS: u64 = 20_000;
+const NO_ANSWER: &str = "the security key did not answer within 1 second";
+
+/// `(pid, parent pid, state)` of every process whose command line names `env`'s PAM
+/// directory: the `mfa-pam-login` runs of this test and any process forked from them (a
+/// forked child keeps its parent's command line).
+fn login_processes(env: &TestEnv) -> Vec<(u32, u32, char)> {
+    let dir = env.pam_dir().into_os_string().into_encoded_bytes();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|&b| b == 0).any(|arg| arg == dir.as_slice())
+            && let Some((ppid, state)) = stat_of(pid)
+        {
+            found.push((pid, ppid, state));
+        }
+    }
+    found
+}
+
+/// `(parent pid, state)` of `pid` from /proc/PID/stat (None once it is gone).
+fn stat_of(pid: u32) -> Option<(u32, char)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((rest.next()?.parse().ok()?, state))
+}
+
+/// `(pid, state)` of every child of `parent`, zombies included.
+fn children_of(parent: u32) -> Vec<(u32, char)> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (ppid, state) = stat_of(pid)?;
+            (ppid == parent).then_some((pid, state))
+        })
+        .collect()
+}
+
+/// Fails if any of `pids` exists, after killing them (by PID): a test that fails here must
+/// not leave a stalled key process behind.
+#[track_caller]
+fn assert_none_left(what: &str, pids: &[u32]) {
+    for &pid in pids {
+        // SAFETY: kill(2) by PID on processes this test's login started, just listed.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    assert!(pids.is_empty(), "{what} left behind: {pids:?}");
+}
+
+#[test]
+fn a_key_that_does_not_answer_is_abandoned_at_fido2_timeout_and_totp_still_works() {
+    let env = TestEnv::start();
+    let key = key_path(&env);
+    new_key(&key, Behaviour::default());
+    enroll(&env, &key, USER, &[], "");
+    let totp = env.enroll_new(USER);
+    add_key_service_with(&env, &key, "fido2_timeout=1000");
+    set_behaviour(&key, |b| b.stall_ms = STALL_MS);
+
+    let chooser = "PROMPT_ECHO_ON: Method [1]: ";
+    let mut login = env.spawn_pam_login(SERVICE, USER);
+    assert!(login.wait_for_line(chooser, Duration::from_secs(10)));
+    let chosen = Instant::now();
+    login.answer("2");
+    let back = login.wait_for_line(chooser, Duration::from_secs(10));
+    let waited = chosen.elapsed();
+    // The login is waiting at the chooser again: the application is alive, and the process
+    // that talked to the key is gone, not even a zombie.
+    let logins = login_processes(&env);
+    let alive: Vec<u32> = logins.iter().map(|l| l.0).collect();
+    assert_eq!(logins.len(), 1, "one mfa-pam-login expected: {logins:?}");
+    let children: Vec<u32> = children_of(logins[0].0).iter().map(|c| c.0).collect();
+    assert_none_left("the key process", &children);
+    assert!(back, "not back at the chooser after {waited:?}");
+    eprintln!("fido2_timeout=1000, stalled key: back at the chooser after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(3),
+        "back at the chooser after {waited:?}, fido2_timeout=1000"
+    );
+    login.answer("");
+    login.answer(&totp.current_code());
+    let out = login.finish(Duration::from_secs(10), None);
+    out.assert_success();
+    assert!(out.error_text().contains(NO_ANSWER), "{out}");
+    assert!(
+        out.infos
+            .iter()
+            .any(|i| i == "The security key could not be used (no-answer); choose another method."),
+        "{out}"
+    );
+    syslog_with(
+        &env,
+        "login result=fido2-unavailable user=bin service=mfa-fido2 reason=no-answer back_to_chooser=true",
+    );
+    syslog_with(
+        &env,
+        "login result=allow user=bin service=mfa-fido2 method=totp",
+    );
+    assert_none_left(
+        "mfa-pam-login",
+        &login_processes(&env)
+            .iter()
+            .map(|l| l.0)
+            .filter(|p| alive.contains(p))
+            .collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn a_key_that_does_not_answer_as_the_only_method_is_denied_in_about_fido2_timeout() {
+    let env = TestEnv::start();
+    let key = key_path(&env);
+    new_key(&key, Behaviour::default());
+    enroll(&env, &key, USER, &[], "");
+    add_key_service_with(&env, &key, "fido2_timeout=1000");
+    set_behaviour(&key, |b| b.stall_ms = STALL_MS);
+
+    let out = env.pam_login(None, SERVICE, USER, b"", &["--resources"]);
+    let left: Vec<u32> = login_processes(&env).iter().map(|l| l.0).collect();
+    assert_none_left("a process of the login", &left);
+    out.assert_denied(
+        SERVICE,
+        USER,
+        "no security key could be used (no-answer), and it is bin's only method here.",
+    );
+    assert_eq!(out.infos, [TOUCH], "{out}");
+    assert!(out.error_text().contains(NO_ANSWER), "{out}");
+    eprintln!(
+        "fido2_timeout=1000, stalled key, key only: denied after {:?}",
+        out.elapsed()
+    );
+    assert!(
+        out.elapsed() >= Duration::from_millis(1000) && out.elapsed() < Duration::from_secs(3),
+        "denied after {:?}, fido2_timeout=1000",
+        out.elapsed()
+    );
+    let ((threads_before, fds_before), (threads_after, fds_after)) = out
+        .resources
+        .unwrap_or_else(|| panic!("no RESOURCES line:\n{out}"));
+    assert_eq!(threads_after, threads_before, "threads left behind:\n{out}");
+    assert_eq!(fds_after, fds_before, "file descriptors left open:\n{out}");
+    syslog_with(&env, "reason=no-answer back_to_chooser=false");
+
+    // The killed key process left the key file usable: an answering key logs in.
+    set_behaviour(&key, |b| b.stall_ms = 0);
+    env.login_service(SERVICE, USER, &[]).assert_success();
+}
+
+#[test]
+fn a_wrong_pin_comes_back_from_the_key_process_and_is_asked_again() {
+    let env = TestEnv::start();
+    let key = key_path(&env);
+    new_key(
+        &key,
+        Behaviour {
+            pin: Some("2468".into()),
+            ..Behaviour::default()
+        },
+    );
+    enroll(&env, &key, USER, &["--pin"], "2468\n");
+    add_key_service(&env, &key);
+    let out = env.login_service(SERVICE, USER, &["1357", "2468"]);
+    out.assert_success();
+    assert_eq!(out.prompts, [PIN_PROMPT, PIN_PROMPT], "{out}");
+    assert_eq!(out.errors, ["wrong PIN for the security key"], "{out}");
+    syslog_with(
+        &env,
+        "login result=allow user=bin service=mfa-fido2 method=fido2",
+    );
 }

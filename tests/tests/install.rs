@@ -425,8 +425,18 @@ fn check_installed(round: &Round, install_log: &str) {
 
     // Man pages render and carry what they must.
     let pam_mfa = render_page(&round.path(&format!("{p}/share/man/man8/pam_mfa.8")));
+    // The synopsis is wider than the page: compare it with the blanks of the fill collapsed.
+    let synopsis = "auth required pam_mfa.so [bus=ADDRESS] [timeout=MS] [fido2_timeout=MS] \
+                    [single_prompt] [debug]";
+    assert!(
+        pam_mfa
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains(synopsis),
+        "pam_mfa(8) lacks {synopsis:?}:\n{pam_mfa}"
+    );
     for needle in [
-        "auth required pam_mfa.so [bus=ADDRESS] [timeout=MS] [single_prompt] [debug]",
         "unix:path=/run/dbus/system_bus_socket",
         "10000",
         "MODULE TYPES PROVIDED",

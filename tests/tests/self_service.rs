@@ -473,7 +473,7 @@ fn given_deadline_and_method_arguments_then_invalid_ones_are_refused() {
             .is_empty()
     );
     // Service methods: only known ones; the policy shows them, empty meaning every method.
-    for bad in [&["sms"][..], &["totp", "webauthn"][..], &[""][..]] {
+    for bad in [&["voice"][..], &["totp", "webauthn"][..], &[""][..]] {
         assert_refused(
             call(&root, async |p| {
                 p.set_service_policy("sshd", "required", bad).await
@@ -487,8 +487,12 @@ fn given_deadline_and_method_arguments_then_invalid_ones_are_refused() {
     })
     .unwrap();
     call(&root, async |p| {
-        p.set_service_policy("*", "required", &["totp", "fido2", "ssh-sk", "recovery"])
-            .await
+        p.set_service_policy(
+            "*",
+            "required",
+            &["totp", "fido2", "email", "sms", "ssh-sk", "recovery"],
+        )
+        .await
     })
     .unwrap();
     let services: Vec<(String, String, Vec<String>)> = call(&root, async |p| p.policy().await)

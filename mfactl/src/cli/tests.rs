@@ -313,7 +313,10 @@ fn whoami_takes_no_arguments() {
 fn missing_or_unknown_subcommands_are_usage_errors() {
     assert_eq!(parse(&[]).unwrap_err().exit_code(), 2);
     assert_eq!(parse(&["enroll"]).unwrap_err().exit_code(), 2);
-    assert_eq!(error_kind(&["enroll", "sms"]), ErrorKind::InvalidSubcommand);
+    assert_eq!(
+        error_kind(&["enroll", "push"]),
+        ErrorKind::InvalidSubcommand
+    );
     assert_eq!(error_kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);
 }
 
@@ -723,14 +726,14 @@ fn policy_service_methods_are_comma_separated_or_repeated_in_any_case() {
 #[test]
 fn policy_service_refuses_unknown_methods_naming_the_known_ones() {
     for args in [
-        &["policy", "service", "sshd", "required", "--methods", "sms"][..],
+        &["policy", "service", "sshd", "required", "--methods", "push"][..],
         &[
             "policy",
             "service",
             "sshd",
             "required",
             "--methods",
-            "totp,sms",
+            "totp,voice",
         ][..],
         &[
             "policy",

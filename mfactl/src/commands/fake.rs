@@ -7,13 +7,15 @@ use std::io;
 use clap::Parser;
 use zeroize::Zeroizing;
 
+use mfa_core::delivery::{mask_email, mask_phone};
 use mfa_fido_client::{
     Authenticator, ClientError, GetAssertionRequest, GetAssertionResponse, MakeCredentialRequest,
     MakeCredentialResponse,
 };
 use mfa_proto::{
-    DenyReason, EnrollmentStart, Fido2EnrollmentStart, MfaError, PolicyExplanation, PolicyOverview,
-    Step, StepKind, TokenInfo, TotpEnrollOptions, UserStatus, WhoAmI, WireStep,
+    CodeEnrollmentStart, DenyReason, EnrollmentStart, Fido2EnrollmentStart, MfaError,
+    PolicyExplanation, PolicyOverview, Step, StepKind, TokenInfo, TotpEnrollOptions, UserStatus,
+    WhoAmI, WireStep,
 };
 
 use super::{Ctx, Job};
@@ -57,6 +59,19 @@ pub(crate) struct FakeDaemon {
     pub user: RefCell<String>,
     /// What `StepUpFido2Request` returns.
     pub fido2_request: Fido2Request,
+    /// What each `BeginCodeEnrollment` answers after its checks, in order (then `Ok`): say
+    /// `Undeliverable` or `RateLimited`.
+    pub send_results: RefCell<VecDeque<Result<(), MfaError>>>,
+    /// Codes sent so far; send N is enrollment `cN` with the code [`sent_code`]`(N)`, and
+    /// only the latest is live (a new send replaces the old code, as in mfad).
+    pub sends: Cell<u32>,
+    /// Wrong codes the live enrollment still accepts before it is cancelled.
+    pub code_tries: Cell<u32>,
+}
+
+/// The code the fake daemon sends with its `n`th `BeginCodeEnrollment`: `111111`, `222222`, …
+pub(crate) fn sent_code(n: u32) -> String {
+    format!("{:06}", 111_111 * n)
 }
 
 impl Default for FakeDaemon {
@@ -89,6 +104,9 @@ impl Default for FakeDaemon {
                 vec![vec![1, 2]],
                 false,
             ),
+            send_results: RefCell::default(),
+            sends: Cell::new(0),
+            code_tries: Cell::new(0),
         }
     }
 }
@@ -296,6 +314,84 @@ impl ManageApi for FakeDaemon {
     async fn cancel_enrollment(&self, enrollment: &str) -> Result<(), MfaError> {
         self.calls.borrow_mut().push(format!("Cancel {enrollment}"));
         Ok(())
+    }
+
+    async fn begin_code_enrollment(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<CodeEnrollmentStart, MfaError> {
+        self.record(format!("BeginCode {user} {method} {address} {name:?}"))?;
+        self.gate()?;
+        if let Some(result) = self.send_results.borrow_mut().pop_front() {
+            result?;
+        }
+        let n = self.sends.get() + 1;
+        self.sends.set(n);
+        self.code_tries.set(3);
+        *self.user.borrow_mut() = user.to_owned();
+        let sent_to = match method {
+            "sms" => mask_phone(address),
+            _ => mask_email(address),
+        };
+        Ok(CodeEnrollmentStart {
+            enrollment: format!("c{n}"),
+            sent_to,
+            valid_secs: 300,
+        })
+    }
+
+    async fn confirm_code_enrollment(
+        &self,
+        enrollment: &str,
+        code: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        self.record(format!("ConfirmCode {enrollment} {code}"))?;
+        let live = format!("c{}", self.sends.get());
+        if enrollment != live || self.code_tries.get() == 0 {
+            return Err(MfaError::UnknownEnrollment(format!(
+                "no pending enrollment {enrollment}"
+            )));
+        }
+        if code == sent_code(self.sends.get()) {
+            let mut t = token("15", &self.user.borrow(), "email");
+            t.kind = "email".into();
+            t.detail = "a•••e@ex•••.org".into();
+            return Ok(t);
+        }
+        let left = self.code_tries.get() - 1;
+        self.code_tries.set(left);
+        Err(MfaError::CodeRejected(if left == 0 {
+            "the code does not match; nothing was saved and the enrollment is cancelled (too \
+             many wrong codes)"
+                .into()
+        } else {
+            format!("the code does not match; nothing was saved ({left} tries left)")
+        }))
+    }
+
+    async fn enroll_verified_address(
+        &self,
+        user: &str,
+        method: &str,
+        address: &str,
+        name: &str,
+    ) -> Result<TokenInfo, MfaError> {
+        self.record(format!("EnrollVerified {user} {method} {address} {name:?}"))?;
+        if !self.me.admin {
+            return Err(MfaError::AccessDenied(
+                "only root or the admin group may save an address without a code".into(),
+            ));
+        }
+        let mut t = token("16", user, if name.is_empty() { method } else { name });
+        t.kind = method.into();
+        t.detail = match method {
+            "sms" => mask_phone(address),
+            _ => mask_email(address),
+        };
+        Ok(t)
     }
 
     async fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>, MfaError> {

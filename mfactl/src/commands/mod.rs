@@ -19,6 +19,7 @@ use crate::qr;
 mod always_require;
 pub(crate) mod doctor;
 pub(crate) mod enroll;
+mod enroll_code;
 mod enroll_fido2;
 mod enroll_ssh_sk;
 mod list;
@@ -58,6 +59,8 @@ pub(crate) enum Job {
     EnrollSshSk(enroll_ssh_sk::Plan),
     /// `enroll fido2`.
     EnrollFido2(EnrollFido2Args),
+    /// `enroll email` or `enroll sms`.
+    EnrollCode(enroll_code::Plan),
     /// `list`.
     List(ListArgs),
     /// `remove`.
@@ -101,6 +104,8 @@ impl Job {
                 Job::EnrollSshSk(enroll_ssh_sk::plan(args)?)
             }
             Command::Enroll(EnrollCommand::Fido2(args)) => Job::EnrollFido2(args),
+            Command::Enroll(EnrollCommand::Email(args)) => Job::EnrollCode(args.into()),
+            Command::Enroll(EnrollCommand::Sms(args)) => Job::EnrollCode(args.into()),
             Command::List(args) => Job::List(args),
             Command::Remove(args) => Job::Remove(args),
             Command::Rename(args) => Job::Rename(args),
@@ -147,6 +152,7 @@ impl Job {
             Job::EnrollTotp(plan) => enroll::run(api, plan, ctx).await,
             Job::EnrollSshSk(plan) => enroll_ssh_sk::run(api, plan, ctx).await,
             Job::EnrollFido2(args) => enroll_fido2::run(api, args, ctx).await,
+            Job::EnrollCode(plan) => enroll_code::run(api, plan, ctx).await,
             Job::List(args) => list::run(api, args, ctx).await,
             Job::Remove(args) => remove::run(api, args, ctx).await,
             Job::Rename(args) => rename::run(api, args, ctx).await,

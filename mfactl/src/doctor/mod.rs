@@ -4,8 +4,8 @@
 //! Two phases. [`gather`] reads everything once (files under `--root`, one short
 //! conversation with mfad) into a [`Host`]. Then every function in [`CHECKS`] turns those
 //! facts into [`Finding`]s without any I/O, so each check is unit-tested with crafted text.
-//! A new check (say, for an email transport) is one more `fn(&Host) -> Vec<Finding>` in that
-//! list.
+//! A new check is one more `fn(&Host) -> Vec<Finding>` in that list (the email and SMS
+//! transports' are in [`delivery`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +18,7 @@ use crate::output::{emit, emit_json, printable};
 
 mod daemon;
 mod database;
+mod delivery;
 mod files;
 mod fs;
 mod pam;
@@ -131,6 +132,8 @@ pub(crate) struct Host {
     pub daemon: daemon::DaemonFacts,
     /// Ownership and modes of the database, the module and the configuration files.
     pub files: files::FileFacts,
+    /// mfad's email and SMS transports.
+    pub delivery: delivery::DeliveryFacts,
     /// The Unix time the facts were read at.
     pub now: i64,
 }
@@ -160,6 +163,9 @@ pub(crate) const CHECKS: &[Check] = &[
     files::check_module,
     files::check_config_files,
     files::check_mfad_config,
+    delivery::check_files,
+    delivery::check_timeouts,
+    delivery::check_live,
 ];
 
 /// What to read and where to ask.
@@ -180,6 +186,7 @@ pub(crate) fn gather(opts: Options) -> Host {
     let empty_passwords = pam::read_empty_passwords(&opts.root, &fs);
     let daemon = daemon::probe(&opts.bus);
     let files = files::inspect(&opts.root, opts.db.as_deref(), sshd.as_ref(), &pam);
+    let delivery = delivery::inspect(&opts.root, files.as_root);
     Host {
         root: opts.root,
         sshd,
@@ -187,6 +194,7 @@ pub(crate) fn gather(opts: Options) -> Host {
         empty_passwords,
         daemon,
         files,
+        delivery,
         now: crate::deadline::now(),
     }
 }

@@ -13,6 +13,7 @@ use super::{Finding, Host, Severity, and_list, sshd};
 pub(crate) const MODULE_ARGUMENTS: &[(&str, bool)] = &[
     ("bus", true),
     ("timeout", true),
+    ("fido2_timeout", true),
     ("debug", false),
     ("single_prompt", false),
 ];
@@ -20,6 +21,8 @@ pub(crate) const MODULE_ARGUMENTS: &[(&str, bool)] = &[
 const SYSTEM_BUS: &str = mfa_proto::SYSTEM_BUS_ADDRESS;
 /// pam_mfa's largest `timeout=` in milliseconds.
 const MAX_TIMEOUT_MS: u64 = 30_000;
+/// pam_mfa's accepted `fido2_timeout=` in milliseconds.
+const FIDO2_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=120_000;
 
 /// `nullok` on the password module of a stack with pam_mfa: an account with an empty
 /// password would need only the code.
@@ -115,6 +118,14 @@ fn check_argument(arg: &str) -> Result<Option<String>, String> {
             Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(None),
             _ => Err(format!(
                 "`{arg}`: the timeout must be 1 to {MAX_TIMEOUT_MS} milliseconds"
+            )),
+        },
+        ("fido2_timeout", Some(ms)) => match ms.parse::<u64>() {
+            Ok(ms) if FIDO2_TIMEOUT_MS.contains(&ms) => Ok(None),
+            _ => Err(format!(
+                "`{arg}`: the FIDO2 timeout must be {} to {} milliseconds",
+                FIDO2_TIMEOUT_MS.start(),
+                FIDO2_TIMEOUT_MS.end()
             )),
         },
         ("bus", Some(address)) => {

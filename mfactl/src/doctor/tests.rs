@@ -75,6 +75,7 @@ pub(crate) fn host(fs: &MemFs) -> Host {
         root,
         daemon: DaemonFacts::Skipped,
         files: clean_files(),
+        delivery: delivery::DeliveryFacts::default(),
         now: 1_700_000_000,
     }
 }

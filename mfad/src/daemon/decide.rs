@@ -40,8 +40,10 @@ pub struct Decision {
     pub rule: String,
     /// Whether NSS knows the user.
     pub user_exists: bool,
-    /// The methods the user has (tokens, and recovery codes left).
+    /// The methods the user has (tokens, and recovery codes left) and this host can use.
     pub enrolled: MethodSet,
+    /// Email/SMS the user has, but no transport is configured for.
+    pub undeliverable: MethodSet,
     /// TOTP tokens.
     pub totp_tokens: u32,
     /// FIDO2 security keys.
@@ -117,6 +119,12 @@ impl Decision {
                 self.totp_tokens, self.fido2_keys, self.recovery_left
             )
         });
+        for m in self.undeliverable.iter() {
+            out.push(format!(
+                "user {user}: has an {m} address for codes, but mfad has no [{m}] transport \
+                 configured, so it is not offered"
+            ));
+        }
         out.push(format!(
             "always-require: {}",
             if self.settings.always_require {
@@ -215,9 +223,17 @@ impl Daemon {
                 MethodSet::all(),
             ),
         };
-        let enrolled = match account {
-            Some(_) => snap.methods(),
-            None => MethodSet::EMPTY,
+        let (enrolled, undeliverable) = match account {
+            // Email and SMS without a configured transport cannot be used: as if not enrolled.
+            Some(_) => {
+                let offerable = self.offerable();
+                let all = snap.methods();
+                (
+                    all.intersect(offerable),
+                    all.iter().filter(|m| !offerable.contains(*m)).collect(),
+                )
+            }
+            None => (MethodSet::EMPTY, MethodSet::EMPTY),
         };
         let always_require = account.is_some() && snap.settings.always_require;
         // Membership is looked up (NSS, maybe a directory server) only where it can change
@@ -263,6 +279,7 @@ impl Daemon {
             rule,
             user_exists: account.is_some(),
             enrolled,
+            undeliverable,
             totp_tokens: snap.totp_tokens,
             fido2_keys: snap.fido2_keys,
             recovery_left: snap.recovery_left,

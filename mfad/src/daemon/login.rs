@@ -27,6 +27,8 @@ use crate::users::{self, LookupError};
 pub const TOTP_PROMPT: &str = "Verification code: ";
 /// The prompt for a recovery code.
 pub const RECOVERY_PROMPT: &str = "Recovery code: ";
+/// Prompt for a code sent by email or SMS; Enter alone asks for a new one.
+pub const SENT_CODE_PROMPT: &str = "Code (or press Enter to send a new one): ";
 /// The chooser's prompt; the list of methods comes before it as informational lines.
 pub const CHOOSER_PROMPT: &str = "Method [1]: ";
 /// The prompt of single-prompt mode (`BeginSinglePrompt`): the module keeps the password
@@ -56,6 +58,7 @@ fn code_prompt(m: Method) -> &'static str {
         // SSH security keys are never prompted for (`MethodSet::promptable`); security keys
         // get a fido2 step instead of a prompt (`Daemon::code_step`).
         Method::Totp | Method::SshSk | Method::Fido2 => TOTP_PROMPT,
+        Method::Email | Method::Sms => SENT_CODE_PROMPT,
         Method::Recovery => RECOVERY_PROMPT,
     }
 }
@@ -66,6 +69,8 @@ fn enroll_command(m: Method) -> &'static str {
         Method::Totp => "mfactl enroll totp",
         Method::Fido2 => "mfactl enroll fido2",
         Method::SshSk => "mfactl enroll ssh-sk --pubkey FILE",
+        Method::Email => "mfactl enroll email --address ADDRESS",
+        Method::Sms => "mfactl enroll sms --phone +NUMBER",
         Method::Recovery => "mfactl recovery generate",
     }
 }
@@ -595,6 +600,9 @@ impl Daemon {
         if m == Method::Fido2 {
             return self.fido2_step(flow);
         }
+        if m.is_sent_code() {
+            return self.sent_code_step(flow, m, false);
+        }
         let id = self.flows.start(flow)?;
         Ok(Step::new(StepKind::Prompt {
             flow: id,
@@ -713,6 +721,10 @@ impl Daemon {
                     self.chooser_step(next, Some(complaint))
                 }
             },
+            // Enter alone at a sent code's prompt asks for a new code.
+            Stage::Code(method) if method.is_sent_code() && answer.trim().is_empty() => {
+                self.sent_code_step(flow, method, true)
+            }
             Stage::Code(method) => {
                 let step = self.verify_answer(&flow, method, answer);
                 self.after_verification(caller, &flow, &step);
@@ -778,7 +790,9 @@ impl Daemon {
                 user,
                 DenyReason::AuthFailed,
                 match method {
-                    Method::Totp | Method::SshSk => "the verification code was not accepted.",
+                    Method::Totp | Method::SshSk | Method::Email | Method::Sms => {
+                        "the verification code was not accepted."
+                    }
                     Method::Fido2 => "the security key's answer was not accepted.",
                     Method::Recovery => "the recovery code was not accepted.",
                 },
@@ -799,6 +813,15 @@ impl Daemon {
         let oversize = answer.len() > MAX_ANSWER_LEN;
         let (result, malformed) = match method {
             Method::SshSk | Method::Fido2 => return not_accepted("reason=not-promptable"),
+            Method::Email | Method::Sms => {
+                let (result, malformed) = self.verify_sent_code(user, method, answer);
+                match result {
+                    Ok((VerifyOutcome::Failed(_), true)) => {
+                        return self.expired_code(user, service, method);
+                    }
+                    other => (other.map(|(outcome, _)| outcome), malformed),
+                }
+            }
             Method::Totp => {
                 let code = if oversize {
                     None
@@ -856,6 +879,24 @@ impl Daemon {
         }
     }
 
+    /// The denial for a sent code typed after it expired (counted like a wrong code).
+    fn expired_code(&self, user: &str, service: &str, method: Method) -> Step {
+        self.audit_login(
+            Level::Notice,
+            user,
+            service,
+            "deny",
+            &format!("method={method} reason=auth-failed detail=expired"),
+        );
+        deny(
+            service,
+            user,
+            DenyReason::AuthFailed,
+            "the code has expired.",
+            &["Log in again: a new code is sent when you choose the method."],
+        )
+    }
+
     /// The denial when the user's tokens of `method` went away during the login.
     pub(super) fn no_longer_enrolled(&self, user: &str, service: &str, method: Method) -> Step {
         self.audit_login(
@@ -875,6 +916,8 @@ impl Daemon {
                     Method::Totp => "TOTP token",
                     Method::Fido2 => "FIDO2 security key",
                     Method::SshSk => "SSH security key",
+                    Method::Email => "email address for codes",
+                    Method::Sms => "phone number for codes",
                     Method::Recovery => "unused recovery code",
                 }
             ),
@@ -886,6 +929,92 @@ impl Daemon {
     pub fn cancel(&self, caller: &Caller, flow: &str) {
         if let Ok(f) = self.flows.take(flow, &caller.sender) {
             self.audit_login(Level::Info, &f.user, &f.service, "cancel", "");
+        }
+    }
+
+    /// `AnswerRefused`: the module refused the answer to `flow`'s prompt itself (`reason`, a
+    /// [`mfa_proto::RefusedAnswer`] code) instead of sending it. Counted as one failure for
+    /// the flow's user on the path of a wrong code (the gate first: a closed gate refuses
+    /// without counting; unknown users like real ones), audited, and the flow ends with a
+    /// denial. Without this, answers the module filters out would let anyone probe the
+    /// prompt for free.
+    pub fn answer_refused(
+        &self,
+        caller: &Caller,
+        flow: &str,
+        reason: &str,
+    ) -> Result<Step, MfaError> {
+        use crate::store::FailureOutcome;
+        use mfa_proto::RefusedAnswer;
+
+        // Checked before the flow is taken: a newer module's reason must not end the flow
+        // uncounted (it falls back to Cancel, and the login is refused anyway).
+        let why = RefusedAnswer::from_code(reason).ok_or_else(|| {
+            MfaError::InvalidArgument(
+                "unknown AnswerRefused reason (this mfad knows not-utf8 and too-long)".into(),
+            )
+        })?;
+        let flow = self.flows.take(flow, &caller.sender)?;
+        if flow.purpose != Purpose::Login {
+            return Err(MfaError::UnknownFlow(
+                "that flow is a step-up; AnswerRefused is for logins".into(),
+            ));
+        }
+        let (user, service) = (flow.user.as_str(), flow.service.as_str());
+        let (method, headline) = match flow.stage {
+            Stage::Code(Method::Recovery) => ("recovery", "the recovery code was not accepted."),
+            Stage::Code(m) => (m.as_str(), "the verification code was not accepted."),
+            Stage::Fido2 { .. } => ("fido2", "the security key's answer was not accepted."),
+            Stage::Choose { .. } => ("none", "the answer was not accepted."),
+        };
+        let now = clock::now();
+        let result = if flow.user_exists {
+            self.store.refuse_answer(user, now, &self.limits)
+        } else {
+            // As in `verify_answer`: throttled and counted exactly like a real account.
+            if let Some(refusal) = self.closed_gate(user, service, now) {
+                return Ok(refusal);
+            }
+            self.store
+                .record_failure(user, now, &self.limits)
+                .map(|state| {
+                    VerifyOutcome::Failed(FailureOutcome {
+                        replayed: false,
+                        state,
+                    })
+                })
+        };
+        match result {
+            Err(e) => Ok(self.unavailable(user, service, &e.to_string())),
+            Ok(VerifyOutcome::Failed(f)) => {
+                let mut extra = format!(
+                    "method={method} reason=answer-refused detail={} failures={}",
+                    why.code(),
+                    f.state.consecutive
+                );
+                if f.state.locked_until > now {
+                    extra.push_str(&format!(" throttled_until={}", f.state.locked_until));
+                }
+                extra.push_str(&format!(
+                    " why=\"answer refused by the module: {}\"",
+                    why.describe()
+                ));
+                self.audit_login(Level::Notice, user, service, "deny", &extra);
+                Ok(deny(
+                    service,
+                    user,
+                    DenyReason::AuthFailed,
+                    headline,
+                    &[why.hint()],
+                ))
+            }
+            Ok(VerifyOutcome::Throttled { until }) => Ok(self.throttled(user, service, until, now)),
+            Ok(VerifyOutcome::LockedOut) => Ok(self.locked_out(user, service)),
+            Ok(VerifyOutcome::AdminLocked) => Ok(self.admin_locked(user, service)),
+            // `refuse_answer` checks no factor: anything else is a bug, refused.
+            Ok(other) => Err(MfaError::Internal(format!(
+                "counting a refused answer gave {other:?}"
+            ))),
         }
     }
 }

@@ -246,6 +246,7 @@ impl Daemon {
             .take(id, &caller.sender)
             .map(drop)
             .or_else(|_| self.fido2_pending.take(id, &caller.sender).map(drop))
+            .or_else(|_| self.code_pending.take(id, &caller.sender).map(drop))
     }
 
     /// Lists a user's tokens. Admins may list users NSS no longer knows (to clean up).

@@ -2,9 +2,11 @@
 //! [`Caller`] and plain arguments, so it is unit-tested without a bus.
 
 mod decide;
+mod enroll_code;
 mod fido2;
 mod login;
 mod manage;
+pub mod sent_code;
 
 pub use fido2::Fido2Request;
 
@@ -32,6 +34,7 @@ pub struct Daemon {
     flows: FlowTable,
     pending: PendingTable,
     fido2_pending: PendingTable<Fido2Pending>,
+    code_pending: PendingTable<enroll_code::CodePending>,
     issuer: String,
     /// The relying-party ID of this host's security keys (`[fido2] rp_id`).
     rp_id: String,
@@ -41,6 +44,14 @@ pub struct Daemon {
     limits: RateLimit,
     /// Fresh step-ups: (connection, user) → when. Each allows one sensitive change.
     step_ups: Mutex<HashMap<(String, String), Instant>>,
+    /// This host's name, for the messages carrying codes.
+    host: String,
+    /// Lifetime and send limits of emailed and texted codes (`[otp]`).
+    otp: mfa_core::delivery::OtpConfig,
+    /// Who delivers emailed and texted codes; none configured: the methods are not offered.
+    couriers: sent_code::Couriers,
+    /// Codes committed and waiting to be sent with the step that announces them.
+    pending_sends: sent_code::PendingSends,
 }
 
 impl Daemon {
@@ -77,13 +88,28 @@ impl Daemon {
             flows: FlowTable::default(),
             pending: PendingTable::default(),
             fido2_pending: PendingTable::default(),
+            code_pending: PendingTable::default(),
             issuer,
             rp_id,
             challenge_ttl: Duration::from_secs(config.fido2.challenge_ttl_secs),
             window: config.totp.window,
             limits: config.rate_limit.sanitized(),
             step_ups: Mutex::new(HashMap::new()),
+            host: if host.is_empty() {
+                "localhost".to_owned()
+            } else {
+                host.chars().filter(|c| !c.is_control()).take(253).collect()
+            },
+            otp: config.otp,
+            couriers: sent_code::Couriers::default(),
+            pending_sends: sent_code::PendingSends::default(),
         }
+    }
+
+    /// Uses `couriers` to deliver emailed and texted codes.
+    pub fn with_couriers(mut self, couriers: sent_code::Couriers) -> Self {
+        self.couriers = couriers;
+        self
     }
 
     fn step_up_table(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {

@@ -208,6 +208,7 @@ impl Store {
         let id = tx.last_insert_rowid();
         let info = super::tokens::info_by_id(&tx, id)?;
         tx.commit()?;
+        self.checkpoint_after_commit(&conn, "a FIDO2 enrollment");
         Ok(info)
     }
 

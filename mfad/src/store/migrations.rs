@@ -115,6 +115,56 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE tokens_v6 RENAME TO tokens;
      CREATE INDEX tokens_user ON tokens (user);
      CREATE INDEX tokens_ssh_sk ON tokens (secret) WHERE kind = 'ssh-sk';",
+    // 6 → 7: codes sent by email and SMS (sent_codes.rs). Tokens of kind email/sms hold the
+    // sealed address in `secret` and the masked address in `detail`; the table is rebuilt
+    // again for the CHECK constraint. `sent_codes` holds the one live code per user and
+    // method, as a keyed hash only; `code_sends` remembers sends for the hourly and global
+    // limits, so a restart does not reset them.
+    "CREATE TABLE tokens_v7 (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        user        TEXT    NOT NULL,
+        kind        TEXT    NOT NULL CHECK (kind IN ('totp', 'ssh-sk', 'fido2', 'email', 'sms')),
+        name        TEXT    NOT NULL,
+        secret      BLOB    NOT NULL,
+        algorithm   TEXT    NOT NULL,
+        digits      INTEGER NOT NULL,
+        period      INTEGER NOT NULL,
+        last_step   INTEGER NOT NULL DEFAULT -1,
+        created     INTEGER NOT NULL,
+        last_used   INTEGER NOT NULL DEFAULT 0,
+        detail      TEXT    NOT NULL DEFAULT '',
+        CHECK (kind <> 'totp' OR (algorithm IN ('SHA1', 'SHA256', 'SHA512')
+                                  AND digits IN (6, 8) AND period IN (30, 60))),
+        UNIQUE (user, name)
+     );
+     INSERT INTO tokens_v7 (id, user, kind, name, secret, algorithm, digits, period,
+                            last_step, created, last_used, detail)
+        SELECT id, user, kind, name, secret, algorithm, digits, period, last_step, created,
+               last_used, detail FROM tokens;
+     INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'tokens_v7', seq FROM sqlite_sequence WHERE name = 'tokens';
+     DROP TABLE tokens;
+     ALTER TABLE tokens_v7 RENAME TO tokens;
+     CREATE INDEX tokens_user ON tokens (user);
+     CREATE INDEX tokens_ssh_sk ON tokens (secret) WHERE kind = 'ssh-sk';
+     CREATE UNIQUE INDEX tokens_one_address ON tokens (user, kind) WHERE kind IN ('email', 'sms');
+     CREATE TABLE sent_codes (
+        user       TEXT    NOT NULL,
+        method     TEXT    NOT NULL CHECK (method IN ('email', 'sms')),
+        token_id   INTEGER NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        hash       BLOB    NOT NULL,
+        sent_at    INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (user, method)
+     );
+     CREATE TABLE code_sends (
+        id     INTEGER PRIMARY KEY,
+        user   TEXT    NOT NULL,
+        method TEXT    NOT NULL,
+        at     INTEGER NOT NULL
+     );
+     CREATE INDEX code_sends_user ON code_sends (user, method, at);
+     CREATE INDEX code_sends_at ON code_sends (at);",
 ];
 
 /// The version whose migration seals the secrets stored in clear by earlier versions.

@@ -24,6 +24,8 @@ impl Store {
             )?,
             None => conn.execute("DELETE FROM service_policy WHERE service = ?1", [service])?,
         };
+        // A `required` rule lost with the WAL would silently stop asking for a factor.
+        self.checkpoint_after_commit(&conn, "a policy change");
         Ok(())
     }
 
@@ -59,6 +61,7 @@ impl Store {
         } else {
             conn.execute("DELETE FROM enforced_groups WHERE name = ?1", [group])?
         };
+        self.checkpoint_after_commit(&conn, "a policy change");
         Ok(n > 0)
     }
 

@@ -45,6 +45,8 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        // Losing the new set with the WAL would bring the old, possibly printed, one back.
+        self.checkpoint_after_commit(&conn, "new recovery codes");
         Ok(())
     }
 
@@ -130,7 +132,11 @@ impl Store {
                 params![now.max(1) as i64, ids[i]],
             )?;
             if changed == 1 {
-                return accept(tx, user, ids[i]);
+                let accepted = accept(tx, user, ids[i])?;
+                // A used recovery code must stay used even if the WAL is lost: unlike a
+                // TOTP step, it never expires.
+                self.checkpoint_after_commit(&conn, "a recovery code was used");
+                return Ok(accepted);
             }
         }
         count_failure(tx, user, state, now, limits, false)

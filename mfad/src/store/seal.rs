@@ -88,6 +88,18 @@ impl SealKey {
         Ok(out)
     }
 
+    /// A key for another purpose derived from this one (HMAC-SHA-256 of `label`), so that
+    /// the one key file protects more than sealed secrets: e.g. the keyed hashes of sent
+    /// codes, which a copy of the database alone cannot brute-force.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+        use hmac::{KeyInit as _, Mac};
+        let key: &[u8; KEY_LEN] = &self.0;
+        let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label);
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// Opens a value sealed with this key and `aad`. Fails on any other key, associated
     /// data, version or a changed byte.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnsealError> {

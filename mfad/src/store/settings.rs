@@ -50,6 +50,10 @@ pub struct LoginSnapshot {
     pub fido2_keys: u32,
     /// Unused recovery codes.
     pub recovery_left: u32,
+    /// Has a verified email address for codes.
+    pub email: bool,
+    /// Has a verified phone number for codes.
+    pub sms: bool,
     /// The user's settings.
     pub settings: UserSettings,
     /// The failure record.
@@ -75,6 +79,12 @@ impl LoginSnapshot {
         }
         if self.ssh_sk_keys > 0 {
             m.insert(Method::SshSk);
+        }
+        if self.email {
+            m.insert(Method::Email);
+        }
+        if self.sms {
+            m.insert(Method::Sms);
         }
         if self.recovery_left > 0 {
             m.insert(Method::Recovery);
@@ -135,14 +145,32 @@ impl Store {
             .optional()?
             .map(|(s, m, methods)| parse_rule(s, &m, &methods))
             .transpose()?;
-        let (totp_tokens, ssh_sk_keys, fido2_keys, recovery_left): (u32, u32, u32, u32) = conn
+        let (totp_tokens, ssh_sk_keys, fido2_keys, recovery_left, email, sms): (
+            u32,
+            u32,
+            u32,
+            u32,
+            bool,
+            bool,
+        ) = conn
             .prepare_cached(
                 "SELECT (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'totp'),
                         (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'ssh-sk'),
                         (SELECT COUNT(*) FROM tokens WHERE user = ?1 AND kind = 'fido2'),
-                        (SELECT COUNT(*) FROM recovery_codes WHERE user = ?1 AND used_at = 0)",
+                        (SELECT COUNT(*) FROM recovery_codes WHERE user = ?1 AND used_at = 0),
+                        EXISTS (SELECT 1 FROM tokens WHERE user = ?1 AND kind = 'email'),
+                        EXISTS (SELECT 1 FROM tokens WHERE user = ?1 AND kind = 'sms')",
             )?
-            .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            .query_row([user], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?;
         let settings = read_settings(&conn, user)?;
         let failures = super::verify::read_state(&conn, user)?;
         let enforced_groups = conn
@@ -169,6 +197,8 @@ impl Store {
             ssh_sk_keys,
             fido2_keys,
             recovery_left,
+            email,
+            sms,
             settings,
             failures,
             enforced_groups,
@@ -202,16 +232,19 @@ impl Store {
             params![user, on as i64],
         )?;
         tx.commit()?;
+        self.checkpoint_after_commit(&conn, "an always-require change");
         Ok(true)
     }
 
     /// Locks `user`'s second factor (administrative lock).
     pub fn lock_user(&self, user: &str, reason: &str, now: u64) -> Result<(), StoreError> {
-        self.lock().execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO user_settings (user, locked_at, lock_reason) VALUES (?1, ?2, ?3)
              ON CONFLICT (user) DO UPDATE SET locked_at = ?2, lock_reason = ?3",
             params![user, now.max(1) as i64, reason],
         )?;
+        self.checkpoint_after_commit(&conn, "an administrative lock");
         Ok(())
     }
 
@@ -226,6 +259,7 @@ impl Store {
         )?;
         let b = tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
         tx.commit()?;
+        self.checkpoint_after_commit(&conn, "an unlock");
         Ok(a + b > 0)
     }
 
@@ -244,11 +278,13 @@ impl Store {
 
     /// Sets the always-require permission.
     pub fn set_always_require_allow(&self, value: &str) -> Result<(), StoreError> {
-        self.lock().execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = ?2",
             params![ALWAYS_REQUIRE_ALLOW, value],
         )?;
+        self.checkpoint_after_commit(&conn, "a policy change");
         Ok(())
     }
 
@@ -263,6 +299,7 @@ impl Store {
             )?,
             None => conn.execute("DELETE FROM grace WHERE subject = ?1", [subject])?,
         };
+        self.checkpoint_after_commit(&conn, "a policy change");
         Ok(n > 0)
     }
 

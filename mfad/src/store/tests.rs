@@ -9,9 +9,9 @@ use mfa_core::totp::{TotpKey, TotpParams};
 
 use super::*;
 
-const NOW: u64 = 1_800_000_000;
+pub(super) const NOW: u64 = 1_800_000_000;
 
-fn key() -> TotpKey {
+pub(super) fn key() -> TotpKey {
     TotpKey::new(
         Zeroizing::new(b"12345678901234567890".to_vec()),
         TotpParams::default(),
@@ -19,7 +19,7 @@ fn key() -> TotpKey {
     .unwrap()
 }
 
-fn enrolled(store: &Store) -> TotpKey {
+pub(super) fn enrolled(store: &Store) -> TotpKey {
     let k = key();
     let t = NewTotpToken {
         user: "alice",
@@ -248,7 +248,7 @@ fn the_last_token_stays_unless_allowed_and_takes_always_require_with_it() {
     assert!(!store.user_settings("alice").unwrap().always_require);
 }
 
-fn recovery_set(
+pub(super) fn recovery_set(
     store: &Store,
     user: &str,
 ) -> (Vec<mfa_core::recovery::RecoveryCode>, RecoverySalt) {
@@ -410,7 +410,8 @@ fn given_a_version_4_database_with_secrets_in_clear_when_opened_then_they_are_se
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE seal; UPDATE tokens SET secret = X'3132333435363738393031323334353637383930';
+            "DROP TABLE seal; DROP TABLE sent_codes; DROP TABLE code_sends;
+             UPDATE tokens SET secret = X'3132333435363738393031323334353637383930';
              PRAGMA user_version = 4;",
         )
         .unwrap();
@@ -447,4 +448,39 @@ fn given_a_sealed_secret_moved_to_another_user_then_it_does_not_open() {
         .verify_totp("mallory", Some(&c), NOW, 1, &RateLimit::default())
         .unwrap_err();
     assert!(e.to_string().contains("does not open"), "{e}");
+}
+
+#[test]
+fn a_refused_answer_counts_like_a_wrong_code_behind_the_same_gate() {
+    let store = Store::open_in_memory().unwrap();
+    let _ = enrolled(&store);
+    let limits = RateLimit {
+        free_failures: 2,
+        base_delay_secs: 30,
+        ..RateLimit::default()
+    };
+    for n in 1..=2 {
+        let VerifyOutcome::Failed(f) = store.refuse_answer("alice", NOW, &limits).unwrap() else {
+            panic!("refused answer {n} was not counted")
+        };
+        assert_eq!(f.state.consecutive, n);
+        assert!(!f.replayed);
+    }
+    // The third failure starts the back-off; while it runs nothing is counted.
+    let third = store.refuse_answer("alice", NOW, &limits).unwrap();
+    assert!(matches!(third, VerifyOutcome::Failed(_)), "{third:?}");
+    let during = store.refuse_answer("alice", NOW + 1, &limits).unwrap();
+    assert!(
+        matches!(during, VerifyOutcome::Throttled { .. }),
+        "{during:?}"
+    );
+    assert_eq!(store.failure_state("alice").unwrap().consecutive, 3);
+    // An administrative lock refuses before counting, as for a code.
+    assert!(store.unlock_user("alice").unwrap());
+    store.lock_user("alice", "test", NOW).unwrap();
+    assert_eq!(
+        store.refuse_answer("alice", NOW, &limits).unwrap(),
+        VerifyOutcome::AdminLocked
+    );
+    assert_eq!(store.failure_state("alice").unwrap().consecutive, 0);
 }

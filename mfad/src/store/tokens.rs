@@ -132,6 +132,7 @@ impl Store {
         let id = tx.last_insert_rowid();
         let info = info_by_id(&tx, id)?;
         tx.commit()?;
+        self.checkpoint_after_commit(&conn, "a TOTP enrollment");
         Ok(info)
     }
 
@@ -175,6 +176,7 @@ impl Store {
         let id = tx.last_insert_rowid();
         let info = info_by_id(&tx, id)?;
         tx.commit()?;
+        self.checkpoint_after_commit(&conn, "an SSH security key enrollment");
         Ok(info)
     }
 
@@ -268,6 +270,8 @@ impl Store {
             [user],
         )? > 0;
         tx.commit()?;
+        // A removed token coming back with a lost WAL would let a lost phone log in again.
+        self.checkpoint_after_commit(&conn, "a token removal");
         Ok(Removal::Removed {
             info,
             last,
@@ -294,6 +298,7 @@ impl Store {
         )?;
         let info = info_by_id(&tx, id)?;
         tx.commit()?;
+        self.checkpoint_after_commit(&conn, "a token rename");
         Ok(Some(info))
     }
 

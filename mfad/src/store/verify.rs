@@ -178,6 +178,25 @@ impl Store {
         count_failure(tx, user, state, now, limits, replayed)
     }
 
+    /// Counts one failure for `user` for an answer that was never checked because the PAM
+    /// module refused it (not UTF-8, too long): one immediate transaction behind the same
+    /// gate as [`Store::verify_totp`], so it is throttled and counted exactly like a wrong
+    /// code (a closed gate or an administrative lock refuses without counting).
+    pub fn refuse_answer(
+        &self,
+        user: &str,
+        now: u64,
+        limits: &RateLimit,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = match gate(&tx, user, now, limits)? {
+            Ok(state) => state,
+            Err(refusal) => return Ok(refusal),
+        };
+        count_failure(tx, user, state, now, limits, false)
+    }
+
     /// Counts one failure for `user` without checking a code: the unknown-user path, so that
     /// names NSS does not know are throttled exactly like real accounts. Returns the new state.
     pub fn record_failure(

@@ -26,6 +26,7 @@ fn given_no_arguments_then_the_system_bus_and_defaults_are_used() {
         Address::try_from(mfa_proto::SYSTEM_BUS_ADDRESS).unwrap()
     );
     assert_eq!(opts.timeout, Duration::from_millis(10_000));
+    assert_eq!(opts.fido2_timeout, Duration::from_secs(30));
     assert!(!opts.debug);
 }
 
@@ -99,6 +100,61 @@ fn timeout_is_milliseconds_between_1_and_30000() {
 }
 
 #[test]
+fn fido2_timeout_is_milliseconds_between_1000_and_120000() {
+    assert_eq!(
+        parse(&["fido2_timeout=1000"]).unwrap().fido2_timeout,
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        parse(&["fido2_timeout=120000"]).unwrap().fido2_timeout,
+        Duration::from_secs(120)
+    );
+    // Independent of the daemon deadline, both ways.
+    let opts = parse(&["timeout=500", "fido2_timeout=45000"]).unwrap();
+    assert_eq!(
+        (opts.timeout, opts.fido2_timeout),
+        (Duration::from_millis(500), Duration::from_secs(45))
+    );
+    assert_eq!(
+        parse(&["timeout=500"]).unwrap().fido2_timeout,
+        Duration::from_secs(30)
+    );
+    for bad in [
+        "fido2_timeout=999",
+        "fido2_timeout=0",
+        "fido2_timeout=120001",
+        "fido2_timeout=99999999999999999999999",
+    ] {
+        let e = problem(&[bad]);
+        assert_eq!(e.argument, bad);
+        assert_eq!(
+            e.problem,
+            "the FIDO2 timeout must be between 1000 and 120000 milliseconds"
+        );
+    }
+    for bad in [
+        "fido2_timeout=",
+        "fido2_timeout=30s",
+        "fido2_timeout=+5000",
+        "fido2_timeout=-5000",
+    ] {
+        assert_eq!(
+            problem(&[bad]).problem,
+            "the FIDO2 timeout must be a number of milliseconds",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        problem(&["fido2_timeout"]).problem,
+        "needs a value (key=value)"
+    );
+    assert_eq!(
+        problem(&["fido2_timeout=5000", "fido2_timeout=6000"]).problem,
+        "given twice"
+    );
+}
+
+#[test]
 fn an_unknown_argument_is_named_in_the_error() {
     let e = problem(&["debug", "nullok"]);
     assert_eq!(e.argument, "nullok");
@@ -117,8 +173,8 @@ fn all_arguments_together() {
 }
 
 /// The keys in the patterns of the parser's `match (key, value)`, read from this crate's
-/// source: string literals there that are bare lowercase words (the error texts all contain
-/// spaces).
+/// source: string literals there that are bare lowercase words, digits allowed (the error
+/// texts all contain spaces).
 fn keys_the_parser_matches() -> std::collections::BTreeSet<&'static str> {
     let source = include_str!("../args.rs");
     let start = source
@@ -132,7 +188,11 @@ fn keys_the_parser_matches() -> std::collections::BTreeSet<&'static str> {
         .split('"')
         .skip(1)
         .step_by(2)
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .filter(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
         .collect()
 }
 
@@ -153,6 +213,7 @@ fn the_documented_arguments_are_exactly_the_ones_the_parser_accepts() {
         let example = match (doc.key, doc.value) {
             ("bus", Some(_)) => "bus=unix:path=/run/example/bus".to_owned(),
             ("timeout", Some(_)) => format!("timeout={MAX_TIMEOUT_MS}"),
+            ("fido2_timeout", Some(_)) => format!("fido2_timeout={MAX_FIDO2_TIMEOUT_MS}"),
             (key, None) => key.to_owned(),
             (key, Some(_)) => panic!("add an example value for {key}= to this test"),
         };
@@ -184,6 +245,12 @@ fn the_documented_defaults_are_the_parser_defaults() {
             ("timeout", ArgDefault::Millis(ms)) => {
                 assert_eq!(defaults.timeout, Duration::from_millis(ms));
                 assert!(doc.description.contains(&MAX_TIMEOUT_MS.to_string()));
+            }
+            ("fido2_timeout", ArgDefault::Millis(ms)) => {
+                assert_eq!(defaults.fido2_timeout, Duration::from_millis(ms));
+                assert!(doc.description.contains(&format!(
+                    "({MIN_FIDO2_TIMEOUT_MS} to {MAX_FIDO2_TIMEOUT_MS})"
+                )));
             }
             ("debug", ArgDefault::Off) => assert!(!defaults.debug),
             ("single_prompt", ArgDefault::Off) => assert!(!defaults.single_prompt),

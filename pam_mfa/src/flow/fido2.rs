@@ -5,17 +5,19 @@
 //! 2. when it is, the key's PIN is asked (echo off; Enter alone lets a key with a built-in
 //!    biometric verify the user itself). The PIN goes to the key only, never to the daemon,
 //!    and is wiped after use;
-//! 3. the cue ("Touch your security key") is shown and get_assertion runs on the caller's
-//!    thread (no thread is started: nothing may outlive `pam_end`);
+//! 3. the cue ("Touch your security key") is shown and get_assertion runs, in a child
+//!    process of the module ([`crate::fork_key`]; no thread is started: nothing may outlive
+//!    `pam_end`);
 //! 4. the key's answer goes back with `AnswerFido2`; when there is none (no key, several
 //!    keys, timeout, wrong key, PIN trouble) the user is told why and the daemon hears
 //!    `Fido2Unavailable`: it offers the user's other methods, or denies.
 //!
-//! Device I/O has no deadline of its own: ctap-hid-fido2 offers none, and a deadline would
-//! need a helper thread left blocked in the device read. What bounds it is the key: it gives
-//! up waiting for a touch after about 30 s (`CTAP2_ERR_USER_ACTION_TIMEOUT`), and a key that
-//! is pulled out ends the read. The daemon's challenge expires too, so a late answer is
-//! refused.
+//! Device I/O has a deadline, `fido2_timeout=` (30 s by default): ctap-hid-fido2 offers
+//! none and its reads block, so the key is driven from a forked child, which the module
+//! kills and reaps when the deadline passes ([`mfa_fido_client::ClientError::NoAnswer`],
+//! reason `no-answer`). The key itself also gives up waiting for a touch after about 30 s
+//! (`CTAP2_ERR_USER_ACTION_TIMEOUT`), and the daemon's challenge expires, so a late answer
+//! is refused anyway.
 
 use mfa_fido_client::{Authenticator, ClientError, GetAssertionRequest, GetAssertionResponse};
 use mfa_proto::{LoginFacts, MfaError, WireStep};

@@ -100,6 +100,8 @@ pub(super) enum Call {
     /// Flow, credential ID, authenticator data, signature.
     AnswerFido2(String, Vec<u8>, Vec<u8>, Vec<u8>),
     Fido2Unavailable(String, String),
+    /// Flow, reason code.
+    AnswerRefused(String, String),
 }
 
 #[derive(Default)]
@@ -110,6 +112,8 @@ pub(super) struct ScriptedDaemon {
     pub(super) code_chars: u32,
     /// What `Fido2Request` returns (an error when `None`).
     pub(super) fido2_request: Option<fido2::Fido2Request>,
+    /// What `AnswerRefused` returns; `None`: a denial whose message names the reason.
+    pub(super) refused_reply: Option<Result<WireStep, MfaError>>,
 }
 
 impl ScriptedDaemon {
@@ -188,6 +192,14 @@ impl Daemon for ScriptedDaemon {
         self.calls
             .push(Call::Fido2Unavailable(flow.to_owned(), reason.to_owned()));
         self.next()
+    }
+
+    async fn answer_refused(&mut self, flow: &str, reason: &str) -> Result<WireStep, MfaError> {
+        self.calls
+            .push(Call::AnswerRefused(flow.to_owned(), reason.to_owned()));
+        self.refused_reply
+            .clone()
+            .unwrap_or_else(|| deny(DenyReason::AuthFailed, &format!("counted: {reason}")))
     }
 }
 
@@ -397,9 +409,10 @@ fn given_a_conversation_error_on_the_second_prompt_then_the_new_flow_is_cancelle
 }
 
 #[test]
-fn given_a_non_utf8_answer_then_auth_err_with_a_message_and_nothing_is_sent() {
+fn given_a_non_utf8_answer_then_it_is_reported_as_refused_not_sent_and_the_denial_shown() {
     let mut io = ScriptedIo::answering([Err(ConvError::NotUtf8)]);
     let mut daemon = ScriptedDaemon::replying([prompt("f", "Code: ")]);
+    daemon.refused_reply = Some(deny(DenyReason::AuthFailed, "Access denied\nnot UTF-8"));
     let outcome = run_flow(&mut io, &mut daemon);
     assert_eq!(
         outcome,
@@ -408,22 +421,24 @@ fn given_a_non_utf8_answer_then_auth_err_with_a_message_and_nothing_is_sent() {
         }
     );
     assert_eq!(outcome.code(), PamError::AUTH_ERR);
-    assert_eq!(io.errors().len(), 1);
-    assert!(
-        io.errors()[0].starts_with("Access denied\n"),
-        "{:?}",
-        io.errors()
-    );
-    assert!(io.errors()[0].contains("the verification code was not accepted."));
-    assert!(io.errors()[0].ends_with(NOT_UTF8_MESSAGE));
+    assert_eq!(io.errors(), ["Access denied\nnot UTF-8"]);
+    // Reported (so mfad counts it), not answered, and not cancelled: the daemon ended it.
     assert_eq!(
         daemon.calls,
-        [Call::Begin("alice".into()), Call::Cancel("f".into())]
+        [
+            Call::Begin("alice".into()),
+            Call::AnswerRefused("f".into(), "not-utf8".into())
+        ]
+    );
+    assert!(
+        outcome.describe().contains("failed attempt"),
+        "{}",
+        outcome.describe()
     );
 }
 
 #[test]
-fn given_an_overlong_answer_then_auth_err_and_nothing_is_sent() {
+fn given_an_overlong_answer_then_it_is_reported_as_too_long_and_not_sent() {
     let mut io = ScriptedIo::answering([Ok("1".repeat(MAX_ANSWER_LEN + 1))]);
     let mut daemon = ScriptedDaemon::replying([prompt("f", "Code: ")]);
     let outcome = run_flow(&mut io, &mut daemon);
@@ -434,18 +449,90 @@ fn given_an_overlong_answer_then_auth_err_and_nothing_is_sent() {
         }
     );
     assert_eq!(outcome.code(), PamError::AUTH_ERR);
+    assert_eq!(io.errors(), ["counted: too-long"]);
+    assert_eq!(
+        daemon.calls,
+        [
+            Call::Begin("alice".into()),
+            Call::AnswerRefused("f".into(), "too-long".into())
+        ]
+    );
+}
+
+#[test]
+fn given_the_daemon_cannot_take_a_refused_answer_then_the_module_says_why_and_cancels() {
+    // mfad down, or an older mfad without AnswerRefused: still AUTH_ERR, with a message.
+    for (answer, hint) in [
+        (Err(ConvError::NotUtf8), NOT_UTF8_MESSAGE),
+        (Ok("9".repeat(MAX_ANSWER_LEN + 1)), TOO_LONG_MESSAGE),
+    ] {
+        let mut io = ScriptedIo::answering([answer]);
+        let mut daemon = ScriptedDaemon::replying([prompt("f", "Code: ")]);
+        daemon.refused_reply = Some(Err(bus_down()));
+        let outcome = run_flow(&mut io, &mut daemon);
+        assert_eq!(outcome.code(), PamError::AUTH_ERR, "{hint}");
+        assert_eq!(io.errors().len(), 1);
+        assert!(
+            io.errors()[0].starts_with("Access denied\n"),
+            "{:?}",
+            io.errors()
+        );
+        assert!(io.errors()[0].contains("the verification code was not accepted."));
+        assert!(io.errors()[0].ends_with(hint), "{:?}", io.errors());
+        assert_eq!(daemon.cancels(), ["f"]);
+    }
+}
+
+#[test]
+fn given_a_refused_answer_when_the_daemon_denies_otherwise_then_its_reason_decides_the_code() {
+    for (reason, code) in [
+        (DenyReason::Locked, PamError::AUTH_ERR),
+        (DenyReason::Unavailable, PamError::AUTHINFO_UNAVAIL),
+    ] {
+        let mut io = ScriptedIo::answering([Err(ConvError::NotUtf8)]);
+        let mut daemon = ScriptedDaemon::replying([prompt("f", "Code: ")]);
+        daemon.refused_reply = Some(deny(reason, "Access denied\ntoo many failed attempts"));
+        let outcome = run_flow(&mut io, &mut daemon);
+        assert_eq!(outcome, Outcome::Deny { reason });
+        assert_eq!(outcome.code(), code);
+        assert_eq!(io.errors(), ["Access denied\ntoo many failed attempts"]);
+    }
+    // An empty denial message: the module's own is shown instead.
+    let mut io = ScriptedIo::answering([Err(ConvError::NotUtf8)]);
+    let mut daemon = ScriptedDaemon::replying([prompt("f", "Code: ")]);
+    daemon.refused_reply = Some(deny(DenyReason::AuthFailed, ""));
+    let _ = run_flow(&mut io, &mut daemon);
     assert_eq!(io.errors().len(), 1);
     assert!(
-        io.errors()[0].starts_with("Access denied\n"),
+        io.errors()[0].ends_with(NOT_UTF8_MESSAGE),
         "{:?}",
         io.errors()
     );
-    assert!(io.errors()[0].contains("the verification code was not accepted."));
-    assert!(io.errors()[0].ends_with(TOO_LONG_MESSAGE));
-    assert_eq!(
-        daemon.calls,
-        [Call::Begin("alice".into()), Call::Cancel("f".into())]
-    );
+}
+
+#[test]
+fn given_a_refused_answer_when_the_daemon_does_not_deny_then_never_success() {
+    let next = Step::new(StepKind::Prompt {
+        flow: "g".into(),
+        text: "Code: ".into(),
+        echo: false,
+    });
+    let not_required = Step::new(StepKind::NotRequired { reason: "x".into() });
+    for (reply, cancels) in [
+        (allow(), vec![]),
+        (Ok(not_required.into()), vec![]),
+        (Ok(next.into()), vec!["g"]),
+        (Ok(WireStep::default()), vec![]),
+    ] {
+        let mut io = ScriptedIo::answering([Err(ConvError::NotUtf8)]);
+        let mut daemon = ScriptedDaemon::replying([prompt("f", "Code: ")]);
+        daemon.refused_reply = Some(reply.clone());
+        let outcome = run_flow(&mut io, &mut daemon);
+        assert_eq!(outcome.code(), PamError::SERVICE_ERR, "{reply:?}");
+        assert_eq!(io.errors().len(), 1, "{reply:?}: the user is told");
+        // A new flow the daemon opened is cancelled; the refused one is the daemon's to end.
+        assert_eq!(daemon.cancels(), cancels, "{reply:?}");
+    }
 }
 
 #[test]

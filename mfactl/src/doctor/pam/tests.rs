@@ -357,7 +357,10 @@ fn unknown_repeated_and_malformed_arguments_are_errors() {
     };
     assert_eq!(check(""), []);
     assert_eq!(
-        check("debug timeout=3000 single_prompt bus=unix:path=/run/dbus/system_bus_socket"),
+        check(
+            "debug timeout=3000 fido2_timeout=45000 single_prompt \
+             bus=unix:path=/run/dbus/system_bus_socket"
+        ),
         []
     );
     for (args, why) in [
@@ -371,6 +374,15 @@ fn unknown_repeated_and_malformed_arguments_are_errors() {
             "the timeout must be 1 to 30000 milliseconds",
         ),
         ("bus=tcp:host=x,port=1", "only one unix: address"),
+        ("fido2_timeout", "`fido2_timeout` needs a value"),
+        (
+            "fido2_timeout=999",
+            "the FIDO2 timeout must be 1000 to 120000 milliseconds",
+        ),
+        (
+            "fido2_timeout=30s",
+            "the FIDO2 timeout must be 1000 to 120000 milliseconds",
+        ),
     ] {
         let findings = check(args);
         assert_eq!(

@@ -151,22 +151,35 @@ fn a_code_length_out_of_range_breaks_the_protocol_before_asking() {
 }
 
 #[test]
-fn bad_answers_are_refused_and_cancel_the_flow() {
+fn bad_answers_are_refused_and_end_the_flow() {
     let long = "x".repeat(MAX_ANSWER_LEN + 1);
+    // Answers the module refuses are reported (mfad counts a failed attempt and ends the
+    // flow); a failed conversation cancels the flow.
     let cases = [
-        (Ok(long), PamError::AUTH_ERR),
-        (Err(ConvError::NotUtf8), PamError::AUTH_ERR),
-        (Err(ConvError::NoAnswer), PamError::CONV_ERR),
+        (Ok(long), PamError::AUTH_ERR, Some("too-long")),
+        (
+            Err(ConvError::NotUtf8),
+            PamError::AUTH_ERR,
+            Some("not-utf8"),
+        ),
+        (Err(ConvError::NoAnswer), PamError::CONV_ERR, None),
         (
             Err(ConvError::Failed(PamError::CONV_ERR)),
             PamError::CONV_ERR,
+            None,
         ),
     ];
-    for (answer, code) in cases {
+    for (answer, code, refused) in cases {
         let mut io = ScriptedIo::answering([answer]);
         let mut d = daemon([prompt("f1", SINGLE)]);
         assert_eq!(run_single(&mut io, &mut d).code(), code);
-        assert_eq!(d.cancels(), ["f1"]);
+        match refused {
+            Some(reason) => assert_eq!(
+                d.calls.last(),
+                Some(&Call::AnswerRefused("f1".into(), reason.into()))
+            ),
+            None => assert_eq!(d.cancels(), ["f1"]),
+        }
         assert_eq!(io.authtok, None);
     }
     // A non-UTF-8 PAM_AUTHTOK is refused the same way.
