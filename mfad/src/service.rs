@@ -32,6 +32,23 @@ async fn settled(
     }
 }
 
+/// Runs `work` (NSS lookups, SQLite, the fsync of an accepted code) on zruntime's blocking
+/// pool: the bus executor is one thread, and every login waiting behind another's disk
+/// write would cap mfad at one login per write. The daemon's state is behind its own locks.
+async fn off_executor<T: Send + 'static>(
+    d: &Arc<Daemon>,
+    work: impl FnOnce(&Daemon) -> T + Send + 'static,
+) -> T {
+    // A few threads are enough to overlap NSS, SQLite and a shared fsync (group commit);
+    // more would only add threads (and malloc arenas) under a burst of logins.
+    let _permit = BLOCKING_WORKERS.acquire().await;
+    let d = Arc::clone(d);
+    zruntime::unblock(move || work(&d)).await
+}
+
+/// Logins running on the blocking pool at once.
+static BLOCKING_WORKERS: zruntime::lock::Semaphore = zruntime::lock::Semaphore::new(16);
+
 fn logged<T>(d: &Daemon, c: &Caller, method: &str, r: Result<T, MfaError>) -> Result<T, MfaError> {
     if let Err(e) = &r {
         d.log_refusal(c, method, e);
@@ -53,12 +70,9 @@ impl LoginService {
         facts: LoginFacts,
     ) -> Result<WireStep, MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
-        logged(
-            &self.0,
-            &c,
-            "Begin",
-            settled(&self.0, &c, self.0.begin(&c, &facts)).await,
-        )
+        let who = c.clone();
+        let step = off_executor(&self.0, move |d| d.begin(&who, &facts)).await;
+        logged(&self.0, &c, "Begin", settled(&self.0, &c, step).await)
     }
 
     /// Starts a single-prompt login: the step, and how many trailing characters of the
@@ -70,13 +84,13 @@ impl LoginService {
         facts: LoginFacts,
     ) -> Result<(WireStep, u32), MfaError> {
         let c = caller(&self.0, conn, &hdr).await?;
+        let who = c.clone();
+        let started = off_executor(&self.0, move |d| d.begin_single_prompt(&who, &facts)).await;
         logged(
             &self.0,
             &c,
             "BeginSinglePrompt",
-            self.0
-                .begin_single_prompt(&c, &facts)
-                .map(|(step, digits)| (WireStep::from(step), digits)),
+            started.map(|(step, digits)| (WireStep::from(step), digits)),
         )
     }
 
@@ -90,12 +104,9 @@ impl LoginService {
     ) -> Result<WireStep, MfaError> {
         let answer = zeroize::Zeroizing::new(answer);
         let c = caller(&self.0, conn, &hdr).await?;
-        logged(
-            &self.0,
-            &c,
-            "Answer",
-            settled(&self.0, &c, self.0.answer(&c, flow, &answer)).await,
-        )
+        let (who, flow) = (c.clone(), flow.to_owned());
+        let step = off_executor(&self.0, move |d| d.answer(&who, &flow, &answer)).await;
+        logged(&self.0, &c, "Answer", settled(&self.0, &c, step).await)
     }
 
     /// What the security key must sign for a flow's fido2 step.

@@ -17,7 +17,6 @@ use super::{Daemon, authorized_account, target_user};
 use crate::authz::Caller;
 use crate::clock;
 use crate::enroll::{Pending, check_token_name};
-use crate::error::StoreError;
 use crate::store::SendDecision;
 
 /// A pending email/SMS enrollment: where the code went, and the code.
@@ -52,25 +51,6 @@ fn check_address(method: Method, address: &str) -> Result<(), MfaError> {
         _ => check_email_address(address),
     };
     checked.map_err(|e| MfaError::InvalidArgument(e.to_string()))
-}
-
-fn stored(
-    user: &str,
-    name: &str,
-    result: Result<TokenInfo, StoreError>,
-) -> Result<TokenInfo, MfaError> {
-    match result {
-        Ok(info) => Ok(info),
-        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(MfaError::AlreadyExists(format!(
-                "{user} already has a token named {name:?}"
-            )))
-        }
-        Err(StoreError::Duplicate(m)) => Err(MfaError::AlreadyExists(m)),
-        Err(e) => Err(e.into()),
-    }
 }
 
 impl Daemon {
@@ -272,7 +252,10 @@ impl Daemon {
                 &masked_to,
                 clock::now(),
             );
-            Ok((stored(user, &pending.name, result)?, needs_step_up))
+            Ok((
+                super::manage::token_saved(user, &pending.name, result)?,
+                needs_step_up,
+            ))
         });
         let info = match saved {
             Ok(info) => info,
@@ -318,7 +301,7 @@ impl Daemon {
         let result =
             self.store
                 .insert_address(&user, method, &name, address, &masked_to, clock::now());
-        let info = stored(&user, &name, result)?;
+        let info = super::manage::token_saved(&user, &name, result)?;
         self.audit_admin(
             caller,
             "enroll",

@@ -24,7 +24,6 @@ use crate::audit::Level;
 use crate::authz::Caller;
 use crate::clock;
 use crate::enroll::{Fido2Pending, Pending, check_token_name};
-use crate::error::StoreError;
 use crate::flows::{Flow, Purpose, Stage};
 use crate::store::{Fido2Assertion, VerifyOutcome};
 
@@ -387,25 +386,18 @@ impl Daemon {
             if needs_step_up && !fresh {
                 return Ok((None, false));
             }
-            match self.store.insert_fido2(
+            let saved = self.store.insert_fido2(
                 &user,
                 &name,
                 &registration,
                 &self.rp_id,
                 require_uv,
                 clock::now(),
-            ) {
-                Ok(info) => Ok((Some(info), needs_step_up)),
-                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    Err(MfaError::AlreadyExists(format!(
-                        "{user} already has a token named {name:?}"
-                    )))
-                }
-                Err(StoreError::Duplicate(m)) => Err(MfaError::AlreadyExists(m)),
-                Err(e) => Err(e.into()),
-            }
+            );
+            Ok((
+                Some(super::manage::token_saved(&user, &name, saved)?),
+                needs_step_up,
+            ))
         })?;
         let Some(info) = saved else {
             // Kept for the retry after the step-up (the key was touched already).

@@ -67,6 +67,27 @@ fn rejected_message(why: &str, tries_left: u32) -> String {
     }
 }
 
+/// A token write's result for the bus: a name the user already uses (`UNIQUE (user, name)`)
+/// or a credential they already have is `AlreadyExists`; anything else is a storage error.
+pub(super) fn token_saved(
+    user: &str,
+    name: &str,
+    result: Result<TokenInfo, StoreError>,
+) -> Result<TokenInfo, MfaError> {
+    match result {
+        Ok(info) => Ok(info),
+        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(MfaError::AlreadyExists(format!(
+                "{user} already has a token named {name:?}"
+            )))
+        }
+        Err(StoreError::Duplicate(m)) => Err(MfaError::AlreadyExists(m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Daemon {
     pub(super) fn audit_admin(&self, caller: &Caller, event: &str, user: &str, detail: &str) {
         let line = format!(
@@ -218,26 +239,18 @@ impl Daemon {
             key: &pending.key,
             confirmed_step: step,
         };
-        match self.store.insert_totp(&new, now) {
-            Ok(info) => {
-                self.audit_admin(
-                    caller,
-                    "enroll",
-                    &pending.user,
-                    &format!("kind=totp token={} name={:?}", info.id, info.name),
-                );
-                Ok(info)
-            }
-            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(MfaError::AlreadyExists(format!(
-                    "{} already has a token named {:?}",
-                    pending.user, pending.name
-                )))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let info = token_saved(
+            &pending.user,
+            &pending.name,
+            self.store.insert_totp(&new, now),
+        )?;
+        self.audit_admin(
+            caller,
+            "enroll",
+            &pending.user,
+            &format!("kind=totp token={} name={:?}", info.id, info.name),
+        );
+        Ok(info)
     }
 
     /// Discards a pending enrollment.
@@ -642,18 +655,8 @@ impl Daemon {
                     "adding an SSH security key for {user} needs a fresh second factor first"
                 )));
             }
-            match self.store.insert_ssh_sk(user, name, &key, clock::now()) {
-                Ok(info) => Ok((info, needs_step_up)),
-                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    Err(MfaError::AlreadyExists(format!(
-                        "{user} already has a token named {name:?}"
-                    )))
-                }
-                Err(StoreError::Duplicate(m)) => Err(MfaError::AlreadyExists(m)),
-                Err(e) => Err(e.into()),
-            }
+            let saved = self.store.insert_ssh_sk(user, name, &key, clock::now());
+            Ok((token_saved(user, name, saved)?, needs_step_up))
         })?;
         self.audit_admin(
             caller,
@@ -742,31 +745,25 @@ impl Daemon {
         let account = authorized_account(caller, user)?;
         check_token_name(new_name)?;
         super::check_token_ref(token)?;
-        match self.store.rename_token(&account.name, token, new_name) {
-            Ok(Some(info)) => {
-                self.audit_admin(
-                    caller,
-                    "rename",
-                    &account.name,
-                    &format!("token={} name={new_name:?}", info.id),
-                );
-                Ok(info)
-            }
-            Ok(None) => Err(MfaError::UnknownToken(format!(
-                "{} has no token with id or name {:?}",
-                account.name,
-                loggable(token)
-            ))),
-            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(MfaError::AlreadyExists(format!(
-                    "{} already has a token named {new_name:?}",
-                    account.name
-                )))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let renamed = self
+            .store
+            .rename_token(&account.name, token, new_name)
+            .transpose()
+            .ok_or_else(|| {
+                MfaError::UnknownToken(format!(
+                    "{} has no token with id or name {:?}",
+                    account.name,
+                    loggable(token)
+                ))
+            })?;
+        let info = token_saved(&account.name, new_name, renamed)?;
+        self.audit_admin(
+            caller,
+            "rename",
+            &account.name,
+            &format!("token={} name={new_name:?}", info.id),
+        );
+        Ok(info)
     }
 
     /// A user's tokens, failure state, settings and what each service with a rule would need.

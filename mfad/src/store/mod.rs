@@ -34,6 +34,7 @@
 //!   stopped mfad leaves an empty `mfa.db-wal` and everything in `mfa.db`.
 
 pub mod fido2;
+mod group;
 mod migrations;
 mod open;
 mod policy;
@@ -64,6 +65,8 @@ pub struct Store {
     key: seal::SealKey,
     /// Where warnings about incomplete checkpoints go (the daemon's syslog), once set.
     warn: OnceLock<WarningSink>,
+    /// Concurrent verifications share a transaction and its fsync ([`group`]).
+    group: group::GroupCommit,
 }
 
 /// Receives the store's warnings (one line each).
@@ -196,6 +199,7 @@ impl Store {
             conn: Mutex::new(conn),
             key,
             warn: OnceLock::new(),
+            group: group::GroupCommit::default(),
         })
     }
 

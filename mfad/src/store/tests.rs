@@ -484,3 +484,42 @@ fn a_refused_answer_counts_like_a_wrong_code_behind_the_same_gate() {
     );
     assert_eq!(store.failure_state("alice").unwrap().consecutive, 0);
 }
+
+#[test]
+fn given_one_valid_code_when_verified_from_many_threads_of_one_store_then_exactly_one_success() {
+    // One store: the verifications share group commits, the consumption is still exclusive.
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let k = enrolled(&store);
+    let code = k.code_at(NOW);
+    let barrier = Arc::new(Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, barrier, code) = (store.clone(), barrier.clone(), code.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let c = parse_code(&code).unwrap();
+                let limits = RateLimit {
+                    free_failures: 50,
+                    ..RateLimit::default()
+                };
+                store
+                    .verify_totp("alice", Some(&c), NOW, 1, &limits)
+                    .unwrap()
+            })
+        })
+        .collect();
+    let outcomes: Vec<VerifyOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let accepted = outcomes
+        .iter()
+        .filter(|o| matches!(o, VerifyOutcome::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| !matches!(o, VerifyOutcome::Accepted { .. }))
+            .all(|o| matches!(o, VerifyOutcome::Failed(f) if f.replayed)),
+        "{outcomes:?}"
+    );
+    assert_eq!(store.failure_state("alice").unwrap().consecutive, 15);
+}

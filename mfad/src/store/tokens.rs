@@ -305,7 +305,7 @@ impl Store {
     /// `user`'s TOTP tokens with their secrets unsealed (wiped on drop).
     pub(super) fn load_totp_keys(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         user: &str,
     ) -> Result<Vec<StoredToken>, StoreError> {
         let mut stmt = tx.prepare_cached(

@@ -1,6 +1,8 @@
 //! The one transaction that decides a login: gate, verify, consume the step, count failures.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OptionalExtension, Savepoint, Transaction, TransactionBehavior, params,
+};
 
 use mfa_core::code::Code;
 use mfa_core::ratelimit::{FailureState, Gate, RateLimit};
@@ -61,10 +63,30 @@ pub(super) fn read_state(
         .unwrap_or_default())
 }
 
+/// A verifying transaction: a whole one, or one unit's savepoint in a group commit
+/// ([`super::group`]). `finish` commits it (for a savepoint: RELEASE, made durable by the
+/// batch's commit); dropping it unfinished rolls it back.
+pub(super) trait Unit: std::ops::Deref<Target = Connection> {
+    /// Keeps the writes.
+    fn finish(self) -> rusqlite::Result<()>;
+}
+
+impl Unit for Transaction<'_> {
+    fn finish(self) -> rusqlite::Result<()> {
+        self.commit()
+    }
+}
+
+impl Unit for Savepoint<'_> {
+    fn finish(self) -> rusqlite::Result<()> {
+        self.commit()
+    }
+}
+
 /// The first step of every verifying transaction: the user's failure record if codes may be
 /// checked now, else why not (back-off, hard lock-out, administrative lock).
 pub(super) fn gate(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     user: &str,
     now: u64,
     limits: &RateLimit,
@@ -80,19 +102,15 @@ pub(super) fn gate(
 
 /// Ends a verifying transaction with success: the factor `id` was consumed, so the user's
 /// failure record is cleared with it.
-pub(super) fn accept(
-    tx: rusqlite::Transaction<'_>,
-    user: &str,
-    id: i64,
-) -> Result<VerifyOutcome, StoreError> {
+pub(super) fn accept<U: Unit>(tx: U, user: &str, id: i64) -> Result<VerifyOutcome, StoreError> {
     tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
-    tx.commit()?;
+    tx.finish()?;
     Ok(VerifyOutcome::Accepted { token_id: id })
 }
 
 /// Ends a verifying transaction with one counted failure.
-pub(super) fn count_failure(
-    tx: rusqlite::Transaction<'_>,
+pub(super) fn count_failure<U: Unit>(
+    tx: U,
     user: &str,
     state: FailureState,
     now: u64,
@@ -101,7 +119,7 @@ pub(super) fn count_failure(
 ) -> Result<VerifyOutcome, StoreError> {
     let new_state = limits.after_failure(state, now);
     write_state(&tx, user, new_state, now)?;
-    tx.commit()?;
+    tx.finish()?;
     Ok(VerifyOutcome::Failed(FailureOutcome {
         replayed,
         state: new_state,
@@ -109,7 +127,7 @@ pub(super) fn count_failure(
 }
 
 pub(super) fn write_state(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     user: &str,
     s: FailureState,
     now: u64,
@@ -137,8 +155,22 @@ impl Store {
         window: u32,
         limits: &RateLimit,
     ) -> Result<VerifyOutcome, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (user, code, limits) = (user.to_owned(), code.cloned(), *limits);
+        // Concurrent logins share the commit (and its fsync): see `group`.
+        self.batched(move |store, unit| {
+            store.verify_totp_in(unit, &user, code.as_ref(), now, window, &limits)
+        })
+    }
+
+    fn verify_totp_in<U: Unit>(
+        &self,
+        tx: U,
+        user: &str,
+        code: Option<&Code>,
+        now: u64,
+        window: u32,
+        limits: &RateLimit,
+    ) -> Result<VerifyOutcome, StoreError> {
         let state = match gate(&tx, user, now, limits)? {
             Ok(state) => state,
             Err(refusal) => return Ok(refusal),
