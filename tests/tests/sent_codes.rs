@@ -522,3 +522,78 @@ fn mfactl_enrolls_an_address_with_the_code_from_the_message_and_root_may_vouch_f
     login.answer(&code);
     finish(login).assert_success();
 }
+
+#[test]
+fn an_sms_number_is_enrolled_with_the_texted_code_and_managed_like_any_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = SmsGateway::start(dir.path(), 200);
+    let env = TestEnv::builder()
+        .config(&format!("[sms]\ngateway_url = \"{}\"\n", gateway.url()))
+        .start();
+    let root = root_conn(&env);
+    let start = call(&root, async |p| {
+        p.begin_code_enrollment("list", "sms", "+4912345689", "phone")
+            .await
+    })
+    .unwrap();
+    assert_eq!(start.sent_to, "+4•••••••89");
+    let body: serde_json::Value = serde_json::from_str(&gateway.wait_for_body(1)).unwrap();
+    assert_eq!(body["to"], "+4912345689");
+    let code = code_in(body["text"].as_str().unwrap()).unwrap();
+    let info = call(&root, async |p| {
+        p.confirm_code_enrollment(&start.enrollment, &code).await
+    })
+    .unwrap();
+    assert_eq!((info.kind.as_str(), info.name.as_str()), ("sms", "phone"));
+
+    // Renamed and listed like other tokens, never with the number in clear.
+    let out = env.mfactl(&["rename", "list", "phone", "mobile"]);
+    assert!(out.success(), "{out}");
+    let out = env.mfactl(&["list", "list"]);
+    assert!(
+        out.stdout.contains("mobile") && out.stdout.contains("+4•••••••89"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("+4912345689"), "{out}");
+
+    // A service that allows only TOTP does not offer it: the user has nothing usable there.
+    let out = env.mfactl(&[
+        "policy",
+        "service",
+        DEFAULT_SERVICE,
+        "required",
+        "--methods",
+        "totp",
+    ]);
+    assert!(out.success(), "{out}");
+    let denied = env.login("list", &[]);
+    assert_ne!(denied.result, Some(PAM_SUCCESS), "{denied}");
+    assert!(denied.prompts.is_empty(), "{denied}");
+    assert_eq!(
+        gateway.bodies().len(),
+        1,
+        "a code was sent for a forbidden method"
+    );
+    let out = env.mfactl(&[
+        "policy",
+        "service",
+        DEFAULT_SERVICE,
+        "required",
+        "--methods",
+        "sms",
+    ]);
+    assert!(out.success(), "{out}");
+    let mut login = login_until_prompt(&env, "list");
+    let body: serde_json::Value = serde_json::from_str(&gateway.wait_for_body(2)).unwrap();
+    login.answer(&code_in(body["text"].as_str().unwrap()).unwrap());
+    finish(login).assert_success();
+
+    // Removed like other tokens: its live code goes with it.
+    let out = env.mfactl(&["remove", "list", "mobile"]);
+    assert!(out.success(), "{out}");
+    assert!(
+        call(&root, async |p| p.list_tokens("list").await)
+            .map(|t| t.is_empty())
+            .unwrap_or(true)
+    );
+}
