@@ -136,9 +136,7 @@ fn in_child(deadline: Duration, call: impl FnOnce() -> Answer) -> ChildCall {
             // A child that sent its message or closed the pipe is exiting: give it a moment
             // to finish. Any other is killed now.
             let kill_after = match end {
-                End::Complete | End::Closed => {
-                    (started + deadline).max(Instant::now() + EXIT_GRACE)
-                }
+                End::Complete | End::Closed => Instant::now() + EXIT_GRACE,
                 End::Deadline | End::TooLong | End::Failed => Instant::now(),
             };
             let exit = reap(pid, kill_after);

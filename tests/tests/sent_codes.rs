@@ -260,6 +260,9 @@ fn the_send_limit_engages_and_is_not_a_failed_attempt() {
         "the code could not be sent: too many codes were sent to l•••p@ex•••.org in the last hour; the next can be sent after ",
     );
     assert_eq!(smtp.messages().len(), 2);
+    // PAM_AUTH_ERR, never PAM_AUTHINFO_UNAVAIL: a stack that ignores an unreachable mfad
+    // must not let in a user whose sends somebody else used up.
+    assert_eq!(out.result, Some(mfa_tests::PAM_AUTH_ERR), "{out}");
     let root = root_conn(&env);
     let status = call(&root, async |p| p.status("lp").await).unwrap();
     assert_eq!(status.failures, 0, "a refused send counted as a failure");
@@ -381,6 +384,7 @@ fn a_gateway_error_is_shown_plainly() {
         "proxy",
         "the code could not be sent: SMS gateway answered HTTP 503.",
     );
+    assert_eq!(out.result, Some(mfa_tests::PAM_AUTH_ERR), "{out}");
 }
 
 #[test]

@@ -20,7 +20,6 @@ use crate::enroll::{Pending, check_token_name};
 use crate::store::SendDecision;
 
 /// A pending email/SMS enrollment: where the code went, and the code.
-#[derive(Debug)]
 pub struct CodePending {
     /// Email or SMS.
     pub method: Method,
@@ -30,6 +29,17 @@ pub struct CodePending {
     pub code: Zeroizing<String>,
     /// When the code expires (Unix time).
     pub expires_at: u64,
+}
+
+impl std::fmt::Debug for CodePending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the code, never the address in clear.
+        f.debug_struct("CodePending")
+            .field("method", &self.method)
+            .field("to", &masked(self.method, &self.address))
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses the method argument: only the sent-code methods.

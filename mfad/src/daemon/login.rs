@@ -145,7 +145,7 @@ impl Daemon {
 
     /// The refusal for a closed gate (back-off or hard lock), or `None` when open. Storage
     /// failures refuse too.
-    fn closed_gate(&self, user: &str, service: &str, now: u64) -> Option<Step> {
+    pub(super) fn closed_gate(&self, user: &str, service: &str, now: u64) -> Option<Step> {
         match self.store.failure_state(user) {
             Err(e) => Some(self.unavailable(user, service, &e.to_string())),
             Ok(state) => self.gate_refusal(state, user, service, now),
@@ -671,10 +671,12 @@ impl Daemon {
         let user = account.name.as_str();
         let service = "mfactl";
         let snap = self.store.login_snapshot(user, service)?;
-        let methods = snap.methods().promptable();
+        // Email and SMS only where a transport is configured, as at login.
+        let methods = snap.methods().promptable().intersect(self.offerable());
         if methods.is_empty() {
             return Err(MfaError::NotEnrolled(format!(
-                "{user} has no TOTP token, security key or recovery code to confirm the change with"
+                "{user} has no TOTP token, security key, usable email/SMS address or recovery \
+                 code to confirm the change with"
             )));
         }
         if snap.settings.locked_at > 0 {

@@ -197,6 +197,17 @@ impl Daemon {
     ) -> Result<Step, MfaError> {
         let now = clock::now();
         let (user, service) = (flow.user.clone(), flow.service.clone());
+        // A flow begun before a back-off or an administrative lock must not keep sending.
+        if let Some(refusal) = self.closed_gate(&user, &service, now) {
+            return Ok(refusal);
+        }
+        match self.store.user_settings(&user) {
+            Ok(settings) if settings.locked_at > 0 => {
+                return Ok(self.admin_locked(&user, &service));
+            }
+            Ok(_) => {}
+            Err(e) => return Ok(self.unavailable(&user, &service, &e.to_string())),
+        }
         let saved = match self.store.address(&user, method) {
             Ok(Some(saved)) => saved,
             Ok(None) => return Ok(self.no_longer_enrolled(&user, &service, method)),
@@ -308,10 +319,12 @@ impl Daemon {
             };
             return self.chooser_step(next, Some(complaint));
         }
+        // Never `Unavailable` (PAM_AUTHINFO_UNAVAIL): a stack that ignores an unreachable
+        // mfad must not let in a user whose sends an attacker used up (review finding).
         Ok(deny(
             &flow.service,
             &flow.user,
-            DenyReason::Unavailable,
+            DenyReason::AuthFailed,
             &format!("the code could not be sent: {why}."),
             &["Try again later, or contact an administrator."],
         ))

@@ -79,6 +79,44 @@ fn put<R>(slot: &Slot<R>, value: Result<R, StoreError>) {
     *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
 }
 
+/// Wraps `work` as a queued unit and the slot its result will be put in.
+fn unit<R: Send + 'static>(
+    work: impl for<'c> FnOnce(&Store, Savepoint<'c>) -> Result<R, StoreError> + Send + 'static,
+) -> (Unit, Slot<R>) {
+    let slot: Slot<R> = Arc::new(Mutex::new(None));
+    let (ran, failed) = (Arc::clone(&slot), Arc::clone(&slot));
+    let unit = Unit {
+        run: Box::new(move |store, savepoint| {
+            let result =
+                catch_unwind(AssertUnwindSafe(|| work(store, savepoint))).unwrap_or_else(|_| {
+                    Err(StoreError::BadRow(
+                        "a verification panicked; nothing of it was kept".into(),
+                    ))
+                });
+            Box::new(move |commit_error: Option<&str>| {
+                put(
+                    &ran,
+                    match commit_error {
+                        None => result,
+                        Some(e) => Err(StoreError::Unsafe(format!(
+                            "the transaction could not be committed: {e}"
+                        ))),
+                    },
+                )
+            })
+        }),
+        fail: Box::new(move |why| {
+            put(
+                &failed,
+                Err(StoreError::Unsafe(format!(
+                    "the transaction could not start: {why}"
+                ))),
+            )
+        }),
+    };
+    (unit, slot)
+}
+
 impl Store {
     /// Runs `work` in a transaction shared with concurrent callers, and returns its result
     /// once that transaction committed. `work` must finish its savepoint (`commit`, i.e.
@@ -87,37 +125,7 @@ impl Store {
         &self,
         work: impl for<'c> FnOnce(&Store, Savepoint<'c>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let slot: Slot<R> = Arc::new(Mutex::new(None));
-        let (ran, failed) = (Arc::clone(&slot), Arc::clone(&slot));
-        let unit = Unit {
-            run: Box::new(move |store, savepoint| {
-                let result = catch_unwind(AssertUnwindSafe(|| work(store, savepoint)))
-                    .unwrap_or_else(|_| {
-                        Err(StoreError::BadRow(
-                            "a verification panicked; nothing of it was kept".into(),
-                        ))
-                    });
-                Box::new(move |commit_error: Option<&str>| {
-                    put(
-                        &ran,
-                        match commit_error {
-                            None => result,
-                            Some(e) => Err(StoreError::Unsafe(format!(
-                                "the transaction could not be committed: {e}"
-                            ))),
-                        },
-                    )
-                })
-            }),
-            fail: Box::new(move |why| {
-                put(
-                    &failed,
-                    Err(StoreError::Unsafe(format!(
-                        "the transaction could not start: {why}"
-                    ))),
-                )
-            }),
-        };
+        let (unit, slot) = unit(work);
         let group = &self.group;
         let mut queue = group.lock();
         queue.units.push(unit);
@@ -154,13 +162,34 @@ impl Store {
             }
         };
         let mut published = Vec::with_capacity(units.len());
+        let mut broken = None;
         for unit in units {
+            // SQLite may end the whole transaction itself on some errors (SQLITE_FULL,
+            // IOERR, NOMEM): a savepoint taken then would open a transaction of its own and
+            // commit on RELEASE. So once the batch's transaction is gone, nothing more runs
+            // and the whole batch fails.
+            if broken.is_none() && tx.is_autocommit() {
+                broken = Some("the transaction was rolled back by SQLite".to_owned());
+            }
+            if let Some(why) = &broken {
+                (unit.fail)(why.clone());
+                continue;
+            }
             match tx.savepoint() {
                 Ok(savepoint) => published.push((unit.run)(self, savepoint)),
                 Err(e) => (unit.fail)(e.to_string()),
             }
         }
-        let commit_error = tx.commit().err().map(|e| e.to_string());
+        if broken.is_none() && tx.is_autocommit() {
+            broken = Some("the transaction was rolled back by SQLite".to_owned());
+        }
+        let commit_error = match broken {
+            Some(why) => {
+                drop(tx);
+                Some(why)
+            }
+            None => tx.commit().err().map(|e| e.to_string()),
+        };
         drop(conn);
         for publish in published {
             publish(commit_error.as_deref());
@@ -235,6 +264,31 @@ mod tests {
         });
         assert_eq!(ok.unwrap(), 7);
         assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn once_sqlite_ends_the_transaction_no_later_unit_commits_on_its_own() {
+        let store = Store::open_in_memory().unwrap();
+        let write = |key: &'static str| {
+            unit(move |_, sp: Savepoint<'_>| {
+                sp.execute("INSERT INTO settings (key, value) VALUES (?1, 'x')", [key])?;
+                sp.commit()?;
+                Ok(())
+            })
+        };
+        let (first, first_slot) = write("first");
+        // Stands for SQLITE_FULL/IOERR, after which SQLite has rolled back by itself.
+        let (abort, abort_slot) = unit(|_, sp: Savepoint<'_>| {
+            sp.execute_batch("ROLLBACK")?;
+            Ok(())
+        });
+        let (last, last_slot) = write("last");
+        store.run_batch(vec![first, abort, last]);
+        for slot in [&first_slot, &abort_slot, &last_slot] {
+            let result = slot.lock().unwrap().take().expect("every unit is answered");
+            assert!(result.is_err(), "{result:?}");
+        }
+        assert_eq!(count(&store), 0, "a unit committed on its own");
     }
 
     #[test]
