@@ -298,3 +298,33 @@ fn given_a_hanging_command_then_it_is_killed_at_the_timeout() {
         "the command (pid {pid}) still runs"
     );
 }
+
+#[test]
+fn given_a_hanging_wrapper_script_then_its_children_are_killed_too() {
+    let dir = temp_dir();
+    let d = dir.path().display().to_string();
+    // A wrapper that starts a child holding the message (as `sh -c 'curl …'` would).
+    let prog = script(
+        dir.path(),
+        &format!("sleep 30 &\necho $! > {d}/grandchild\nwait"),
+    );
+    let e = sender(&command_config(vec![prog], 1))
+        .send(TO, TEXT)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "timed out", "{e:?}");
+    let pid = fs::read_to_string(dir.path().join("grandchild")).unwrap();
+    let proc_dir = format!("/proc/{}", pid.trim());
+    // Killed; a zombie until init reaps it at most.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Path::new(&proc_dir).exists()
+        && !fs::read_to_string(format!("{proc_dir}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the wrapper's child (pid {pid}) still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -537,3 +537,46 @@ fn given_user_and_group_deadlines_then_the_policy_lists_them_sorted_by_subject()
         .collect();
     assert_eq!(subjects, ["bin", "group:daemon", "group:sys", "uucp"]);
 }
+
+#[test]
+fn a_second_totp_token_needs_a_step_up_like_any_new_factor() {
+    let env = TestEnv::start();
+    let root = root_conn(&env);
+    let first = enroll_tokens(&root, "games", 1);
+    let games = conn_as(&env, "games");
+    let second = mfa_tests::Totp::sha1();
+    let opts = mfa_proto::TotpEnrollOptions {
+        name: "second".into(),
+        secret_base32: second.secret.clone(),
+        digits: second.digits,
+        algorithm: second.algorithm.clone(),
+        period: second.period as u32,
+        issuer: String::new(),
+    };
+    // A new token is a new way in: no secret is even shown without a fresh factor.
+    assert_refused(
+        call(&games, async |p| p.begin_totp_enrollment("", &opts).await),
+        "StepUpRequired",
+    );
+    let step = step_up(&games, "", &[&first[0].current_code()]);
+    assert_eq!(step.kind, "allow", "{step:?}");
+    let start = call(&games, async |p| p.begin_totp_enrollment("", &opts).await).unwrap();
+    let code = second.previous_code();
+    let saved = call(&games, async |p| {
+        p.confirm_totp_enrollment(&start.enrollment, &code).await
+    })
+    .unwrap();
+    assert_eq!(saved.name, "second");
+    // The grant was used up by that token: the next one needs a new step-up.
+    let mut third = opts.clone();
+    third.name = "third".into();
+    assert_refused(
+        call(&games, async |p| p.begin_totp_enrollment("", &third).await),
+        "StepUpRequired",
+    );
+    // Root (an admin) needs none.
+    call(&root, async |p| {
+        p.begin_totp_enrollment("games", &third).await
+    })
+    .unwrap();
+}

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -57,6 +57,9 @@ impl CommandTransport {
             .env_clear()
             .env("PATH", SAFE_PATH)
             .current_dir("/")
+            // Its own process group: at the timeout the whole group is killed, so a wrapper
+            // script's children (which have the message) do not outlive the send.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -113,6 +116,10 @@ impl CommandTransport {
                 return Ok(status);
             }
             if start.elapsed() >= self.timeout {
+                // The child is not reaped yet, so its PID is still the group's ID and cannot
+                // have been reused: killing the group reaches only what it started.
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(DeliveryError::TimedOut {

@@ -33,7 +33,11 @@ impl fmt::Debug for HttpGateway {
     // Never the auth header's value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpGateway")
-            .field("url", &self.url)
+            // Scheme, host and path only: a query string may hold an API key.
+            .field(
+                "url",
+                &self.url.split(['?', '#']).next().unwrap_or_default(),
+            )
             .field("content_type", &self.content_type)
             .field("auth_header", &self.auth.as_ref().map(|(name, _)| name))
             .finish_non_exhaustive()

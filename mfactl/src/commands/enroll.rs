@@ -8,6 +8,7 @@ use mfa_core::code::{Code, CodeError, parse_code};
 use mfa_core::totp::{TotpKey, TotpParams};
 use mfa_proto::{EnrollmentStart, MfaError, TokenInfo, TotpAlgorithm, TotpEnrollOptions};
 
+use super::step_up::with_step_up;
 use super::{Ctx, resolve_user};
 use crate::cli::{Digits, EnrollTotpArgs, Period, SecretArg};
 use crate::client::ManageApi;
@@ -127,9 +128,13 @@ pub(crate) async fn run(
         code,
     } = plan;
     let user = resolve_user(api, user).await?;
-    let start = api.begin_totp_enrollment(&user, &options).await?;
+    // A user who already has a factor proves it before the new secret is shown.
+    let start = with_step_up(api, &user, ctx.prompter, ctx.key, || {
+        api.begin_totp_enrollment(&user, &options)
+    })
+    .await?;
     drop(options);
-    match show_and_confirm(api, &start, code, ctx).await {
+    match show_and_confirm(api, &user, &start, code, ctx).await {
         Ok(token) => report(&user, &start, &token, ctx),
         Err(e) => {
             // An unknown (expired) enrollment has nothing left to cancel. A failed cancel is
@@ -147,6 +152,7 @@ pub(crate) async fn run(
 
 async fn show_and_confirm(
     api: &impl ManageApi,
+    user: &str,
     start: &EnrollmentStart,
     given: Option<Code>,
     ctx: &mut Ctx<'_>,
@@ -167,20 +173,53 @@ async fn show_and_confirm(
             if let Err(e) = check_code(code.as_str(), digits) {
                 return Err(CliError::Usage(format!("--code: {e}")));
             }
-            Ok(api
-                .confirm_totp_enrollment(&start.enrollment, code.as_str())
-                .await?)
+            // The step-up may have run out while the app was set up: mfad keeps the
+            // enrollment, and the same code confirms it after a new one.
+            with_step_up(api, user, ctx.prompter, ctx.key, || {
+                api.confirm_totp_enrollment(&start.enrollment, code.as_str())
+            })
+            .await
         }
-        None => prompt_and_confirm(api, start, digits, ctx.prompter).await,
+        None => prompt_and_confirm(api, user, start, digits, ctx.prompter, ctx.key).await,
+    }
+}
+
+/// Confirms with `code`; when mfad says the step-up ran out meanwhile, runs a new one and
+/// confirms again with the same code (mfad kept the enrollment). Errors are mfad's own.
+async fn confirm_after_step_up(
+    api: &impl ManageApi,
+    user: &str,
+    start: &EnrollmentStart,
+    code: &Code,
+    prompter: &mut dyn Prompter,
+    key: &dyn mfa_fido_client::Authenticator,
+) -> Result<TokenInfo, MfaError> {
+    match api
+        .confirm_totp_enrollment(&start.enrollment, code.as_str())
+        .await
+    {
+        Err(MfaError::StepUpRequired(why)) => {
+            if super::step_up::step_up(api, user, prompter, key)
+                .await
+                .is_err()
+            {
+                return Err(MfaError::StepUpRequired(why));
+            }
+            api.confirm_totp_enrollment(&start.enrollment, code.as_str())
+                .await
+        }
+        other => other,
     }
 }
 
 /// Asks for codes until one is accepted: up to [`MAX_TRIES`] at a terminal, once otherwise.
 async fn prompt_and_confirm(
     api: &impl ManageApi,
+    user: &str,
     start: &EnrollmentStart,
     digits: Option<u32>,
     prompter: &mut dyn Prompter,
+    key: &dyn mfa_fido_client::Authenticator,
 ) -> Result<TokenInfo, CliError> {
     let tries = if prompter.is_interactive() {
         MAX_TRIES
@@ -197,10 +236,7 @@ async fn prompt_and_confirm(
         let retry_note = match check_code(&line, digits) {
             Err(e) if left == 0 => return Err(CliError::Input(e.to_string())),
             Err(e) => format!("That is not a code: {e}."),
-            Ok(code) => match api
-                .confirm_totp_enrollment(&start.enrollment, code.as_str())
-                .await
-            {
+            Ok(code) => match confirm_after_step_up(api, user, start, &code, prompter, key).await {
                 Ok(token) => return Ok(token),
                 // The daemon's message says why (and hints at the clock); just add "try again".
                 Err(MfaError::CodeRejected(why)) if left > 0 => {

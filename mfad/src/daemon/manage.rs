@@ -156,6 +156,19 @@ impl Daemon {
     ) -> Result<EnrollmentStart, MfaError> {
         let user = target_user(caller, user)?;
         let account = authorized_account(caller, user)?;
+        // A new token is a new way in: a user who already has a factor proves it first,
+        // as for every other kind. Checked now (no secret is shown otherwise), used up when
+        // the token is saved.
+        let needs_step_up = self.new_factor_needs_step_up(caller, &account.name)?;
+        self.with_step_up(caller, &account.name, |fresh| {
+            if needs_step_up && !fresh {
+                return Err(MfaError::StepUpRequired(format!(
+                    "adding a TOTP token for {} needs a fresh second factor first",
+                    account.name
+                )));
+            }
+            Ok(((), false))
+        })?;
         let params = params_from(options)?;
         let key = if options.secret_base32.is_empty() {
             TotpKey::new(new_secret()?, params)
@@ -233,17 +246,36 @@ impl Daemon {
                 left,
             )));
         };
-        let new = crate::store::NewTotpToken {
-            user: &pending.user,
-            name: &pending.name,
-            key: &pending.key,
-            confirmed_step: step,
+        let needs_step_up = self.new_factor_needs_step_up(caller, &pending.user)?;
+        let saved = self.with_step_up(caller, &pending.user, |fresh| {
+            if needs_step_up && !fresh {
+                return Err(MfaError::StepUpRequired(format!(
+                    "adding a TOTP token for {} needs a fresh second factor first",
+                    pending.user
+                )));
+            }
+            let new = crate::store::NewTotpToken {
+                user: &pending.user,
+                name: &pending.name,
+                key: &pending.key,
+                confirmed_step: step,
+            };
+            let saved = self.store.insert_totp(&new, now);
+            Ok((
+                token_saved(&pending.user, &pending.name, saved)?,
+                needs_step_up,
+            ))
+        });
+        let info = match saved {
+            Ok(info) => info,
+            // The step-up from the start ran out while the app was being set up: keep the
+            // enrollment, so that it can be confirmed after a new step-up.
+            Err(e @ MfaError::StepUpRequired(_)) => {
+                self.pending.restore(id.to_owned(), pending);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         };
-        let info = token_saved(
-            &pending.user,
-            &pending.name,
-            self.store.insert_totp(&new, now),
-        )?;
         self.audit_admin(
             caller,
             "enroll",
