@@ -3,14 +3,16 @@
 //!
 //! Input: arguments separated by NUL bytes (so an argument may hold any other byte,
 //! whitespace included, as libpam's `[...]` syntax allows).
-//! Checked: no panic; an accepted set has a timeout of 1 to 30000 ms and at most one of
-//! each argument; the escaped forms hold no control character and are cut as documented.
+//! Checked: no panic; an accepted set has a timeout of 1 to 30000 ms, a FIDO2 timeout in its
+//! documented range, at most one of each argument and only arguments of the module's own
+//! table (the one pam_mfa(8) is generated from); the escaped forms hold no control character
+//! and are cut as documented.
 #![no_main]
 
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::args::{MAX_TIMEOUT_MS, Options};
+use pam_mfa::args::{ARGUMENTS, MAX_TIMEOUT_MS, Options};
 use pam_mfa::log::{escape, quote};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,17 +26,22 @@ fuzz_target!(|data: &[u8]| {
             opts.timeout <= Duration::from_millis(MAX_TIMEOUT_MS),
             "{args:?}"
         );
-        for key in ["debug", "single_prompt", "bus", "timeout"] {
+        assert!(
+            opts.fido2_timeout >= Duration::from_millis(1000)
+                && opts.fido2_timeout <= Duration::from_millis(120_000),
+            "{args:?}"
+        );
+        let known: Vec<&str> = ARGUMENTS.iter().map(|a| a.key).collect();
+        for key in &known {
             let n = args
                 .iter()
-                .filter(|a| a.split('=').next() == Some(key))
+                .filter(|a| a.split('=').next() == Some(*key))
                 .count();
             assert!(n <= 1, "{key} accepted {n} times: {args:?}");
         }
         assert!(
             args.iter()
-                .all(|a| ["debug", "single_prompt", "bus", "timeout"]
-                    .contains(&a.split('=').next().unwrap_or(""))),
+                .all(|a| known.contains(&a.split('=').next().unwrap_or(""))),
             "an unknown argument was accepted: {args:?}"
         );
     }
