@@ -25,6 +25,13 @@ fn email_env(smtp: &SmtpSink, otp: &str) -> TestEnv {
         .start()
 }
 
+/// An environment whose mfad sends text messages through `gateway`.
+fn sms_env(gateway: &SmsGateway) -> TestEnv {
+    TestEnv::builder()
+        .config(&format!("[sms]\ngateway_url = \"{}\"\n", gateway.url()))
+        .start()
+}
+
 fn enroll_verified(env: &TestEnv, user: &str, method: &str, address: &str) -> TokenInfo {
     let root = root_conn(env);
     call(&root, async |p| {
@@ -345,9 +352,7 @@ fn a_method_without_a_transport_is_not_offered() {
 fn the_texted_code_goes_through_the_gateway_and_logs_in() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = SmsGateway::start(dir.path(), 200);
-    let env = TestEnv::builder()
-        .config(&format!("[sms]\ngateway_url = \"{}\"\n", gateway.url()))
-        .start();
+    let env = sms_env(&gateway);
     let token = enroll_verified(&env, "uucp", "sms", "+4912345689");
     assert_eq!(token.detail, "+4•••••••89");
     let mut login = login_until_prompt(&env, "uucp");
@@ -374,9 +379,7 @@ fn the_texted_code_goes_through_the_gateway_and_logs_in() {
 fn a_gateway_error_is_shown_plainly() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = SmsGateway::start(dir.path(), 503);
-    let env = TestEnv::builder()
-        .config(&format!("[sms]\ngateway_url = \"{}\"\n", gateway.url()))
-        .start();
+    let env = sms_env(&gateway);
     enroll_verified(&env, "proxy", "sms", "+4912345689");
     let out = env.login("proxy", &[]);
     out.assert_denied(
@@ -531,9 +534,7 @@ fn mfactl_enrolls_an_address_with_the_code_from_the_message_and_root_may_vouch_f
 fn an_sms_number_is_enrolled_with_the_texted_code_and_managed_like_any_token() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = SmsGateway::start(dir.path(), 200);
-    let env = TestEnv::builder()
-        .config(&format!("[sms]\ngateway_url = \"{}\"\n", gateway.url()))
-        .start();
+    let env = sms_env(&gateway);
     let root = root_conn(&env);
     let start = call(&root, async |p| {
         p.begin_code_enrollment("list", "sms", "+4912345689", "phone")

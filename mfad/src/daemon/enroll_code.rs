@@ -114,15 +114,11 @@ impl Daemon {
         }
         // A new way in needs a fresh factor from a user who already has one; checked now
         // (nothing is sent otherwise) and used up when the address is saved.
-        let needs_step_up = self.new_factor_needs_step_up(caller, &user)?;
-        self.with_step_up(caller, &user, |fresh| {
-            if needs_step_up && !fresh {
-                return Err(MfaError::StepUpRequired(format!(
-                    "adding an {method} address for {user} needs a fresh second factor first"
-                )));
-            }
-            Ok(((), false))
-        })?;
+        self.check_new_factor(
+            caller,
+            &user,
+            &format!("adding an {method} address for {user}"),
+        )?;
         let now = clock::now();
         let expires_at = match self
             .store
@@ -246,13 +242,8 @@ impl Daemon {
             }));
         }
         let (user, method) = (pending.user.as_str(), pending.key.method);
-        let needs_step_up = self.new_factor_needs_step_up(caller, user)?;
-        let saved = self.with_step_up(caller, user, |fresh| {
-            if needs_step_up && !fresh {
-                return Err(MfaError::StepUpRequired(format!(
-                    "adding an {method} address for {user} needs a fresh second factor first"
-                )));
-            }
+        let what = format!("adding an {method} address for {user}");
+        let saved = self.add_new_factor(caller, user, &what, || {
             let masked_to = masked(method, &pending.key.address);
             let result = self.store.insert_address(
                 user,
@@ -262,10 +253,7 @@ impl Daemon {
                 &masked_to,
                 clock::now(),
             );
-            Ok((
-                super::manage::token_saved(user, &pending.name, result)?,
-                needs_step_up,
-            ))
+            super::manage::token_saved(user, &pending.name, result)
         });
         let info = match saved {
             Ok(info) => info,

@@ -130,6 +130,47 @@ impl Daemon {
             && (self.store.count_tokens(user)? > 0 || self.store.recovery_codes_left(user)? > 0))
     }
 
+    /// Runs `save`, the write of a new factor for `user`, if `caller` may add one now:
+    /// admins always; others who already have a factor only with a fresh step-up, which the
+    /// write then uses up (a failed write keeps it). `what` names the change in the refusal.
+    pub(super) fn add_new_factor<T>(
+        &self,
+        caller: &Caller,
+        user: &str,
+        what: &str,
+        save: impl FnOnce() -> Result<T, MfaError>,
+    ) -> Result<T, MfaError> {
+        let needs_step_up = self.new_factor_needs_step_up(caller, user)?;
+        self.with_step_up(caller, user, |fresh| {
+            if needs_step_up && !fresh {
+                return Err(MfaError::StepUpRequired(format!(
+                    "{what} needs a fresh second factor first"
+                )));
+            }
+            Ok((save()?, needs_step_up))
+        })
+    }
+
+    /// Refuses at the start of an enrollment (nothing shown or sent, no grant used up) what
+    /// [`Daemon::add_new_factor`] would refuse at its end.
+    pub(super) fn check_new_factor(
+        &self,
+        caller: &Caller,
+        user: &str,
+        what: &str,
+    ) -> Result<(), MfaError> {
+        let needs_step_up = self.new_factor_needs_step_up(caller, user)?;
+        self.with_step_up(caller, user, |fresh| {
+            if needs_step_up && !fresh {
+                return Err(MfaError::StepUpRequired(format!(
+                    "{what} needs a fresh second factor first"
+                )));
+            }
+            // Not relied on: the grant stays for the write at the end.
+            Ok(((), false))
+        })
+    }
+
     /// The first free name of `kind`, `kind-2`, … among `user`'s tokens.
     pub(super) fn default_token_name(&self, user: &str, kind: &str) -> Result<String, MfaError> {
         for n in 1..=100u32 {
@@ -159,16 +200,8 @@ impl Daemon {
         // A new token is a new way in: a user who already has a factor proves it first,
         // as for every other kind. Checked now (no secret is shown otherwise), used up when
         // the token is saved.
-        let needs_step_up = self.new_factor_needs_step_up(caller, &account.name)?;
-        self.with_step_up(caller, &account.name, |fresh| {
-            if needs_step_up && !fresh {
-                return Err(MfaError::StepUpRequired(format!(
-                    "adding a TOTP token for {} needs a fresh second factor first",
-                    account.name
-                )));
-            }
-            Ok(((), false))
-        })?;
+        let what = format!("adding a TOTP token for {}", account.name);
+        self.check_new_factor(caller, &account.name, &what)?;
         let params = params_from(options)?;
         let key = if options.secret_base32.is_empty() {
             TotpKey::new(new_secret()?, params)
@@ -246,25 +279,19 @@ impl Daemon {
                 left,
             )));
         };
-        let needs_step_up = self.new_factor_needs_step_up(caller, &pending.user)?;
-        let saved = self.with_step_up(caller, &pending.user, |fresh| {
-            if needs_step_up && !fresh {
-                return Err(MfaError::StepUpRequired(format!(
-                    "adding a TOTP token for {} needs a fresh second factor first",
-                    pending.user
-                )));
-            }
+        let what = format!("adding a TOTP token for {}", pending.user);
+        let saved = self.add_new_factor(caller, &pending.user, &what, || {
             let new = crate::store::NewTotpToken {
                 user: &pending.user,
                 name: &pending.name,
                 key: &pending.key,
                 confirmed_step: step,
             };
-            let saved = self.store.insert_totp(&new, now);
-            Ok((
-                token_saved(&pending.user, &pending.name, saved)?,
-                needs_step_up,
-            ))
+            token_saved(
+                &pending.user,
+                &pending.name,
+                self.store.insert_totp(&new, now),
+            )
         });
         let info = match saved {
             Ok(info) => info,
