@@ -284,11 +284,9 @@ enum ErrorClass {
 
 fn error_class(error: &MfaError) -> ErrorClass {
     match error {
-        // A code that could not be sent decided nothing either (issue 9's email/SMS codes).
-        MfaError::ZBus(_)
-        | MfaError::Storage(_)
-        | MfaError::Internal(_)
-        | MfaError::Undeliverable(_) => ErrorClass::Unavailable,
+        MfaError::ZBus(_) | MfaError::Storage(_) | MfaError::Internal(_) => {
+            ErrorClass::Unavailable
+        }
         MfaError::UnknownUser(_) | MfaError::InvalidUser(_) => ErrorClass::UnknownUser,
         MfaError::AccessDenied(_)
         | MfaError::InvalidArgument(_)
@@ -298,6 +296,9 @@ fn error_class(error: &MfaError) -> ErrorClass {
         | MfaError::CodeRejected(_)
         | MfaError::AlreadyExists(_)
         | MfaError::RateLimited(_)
+        // A code that could not be sent is a refusal, never "unavailable": whoever can make
+        // sends fail (use up the limits) must not reach a stack that ignores AUTHINFO_UNAVAIL.
+        | MfaError::Undeliverable(_)
         | MfaError::StepUpRequired(_)
         | MfaError::NotEnrolled(_) => ErrorClass::Refused,
     }

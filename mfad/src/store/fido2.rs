@@ -143,10 +143,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let sealed: Vec<u8> = r.get(1)?;
-            let plain = self
-                .key
-                .open(&fido2_aad(user), &sealed)
-                .map_err(|e| StoreError::BadRow(format!("token {id}: the credential {e}")))?;
+            let plain = self.unseal(&fido2_aad(user), id, "credential", &sealed)?;
             let record = Fido2Record::decode(&plain)
                 .map_err(|e| StoreError::BadRow(format!("token {id}: {e}")))?;
             let counter = u32::try_from(r.get::<_, i64>(2)?)

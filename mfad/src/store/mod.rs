@@ -249,6 +249,20 @@ impl Store {
         }
     }
 
+    /// Opens the sealed value of token `id` (`what` it holds, for the message). A value that
+    /// does not open is a storage fault, never skipped: a skipped row could hide a tampered one.
+    fn unseal(
+        &self,
+        aad: &[u8],
+        id: i64,
+        what: &str,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        self.key
+            .open(aad, sealed)
+            .map_err(|e| StoreError::BadRow(format!("token {id}: the {what} {e}")))
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-done transaction behind
         // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.

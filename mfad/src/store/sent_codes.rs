@@ -158,12 +158,7 @@ impl Store {
         let Some((token_id, sealed)) = row else {
             return Ok(None);
         };
-        let opened = self
-            .key
-            .open(&address_aad(user, method), &sealed)
-            .map_err(|e| {
-                StoreError::BadRow(format!("the {method} address of token {token_id} {e}"))
-            })?;
+        let opened = self.unseal(&address_aad(user, method), token_id, "address", &sealed)?;
         let address = String::from_utf8(opened.to_vec())
             .map_err(|_| StoreError::BadRow(format!("token {token_id}: address is not UTF-8")))?;
         Ok(Some(SavedAddress {

@@ -316,10 +316,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let sealed: Vec<u8> = r.get(1)?;
-            let secret = self
-                .key
-                .open(&super::seal::totp_aad(user), &sealed)
-                .map_err(|e| StoreError::BadRow(format!("token {id}: the secret {e}")))?;
+            let secret = self.unseal(&super::seal::totp_aad(user), id, "secret", &sealed)?;
             let algorithm: String = r.get(2)?;
             let params = parse_params(&algorithm, r.get(3)?, r.get(4)?)?;
             let last_step: i64 = r.get(5)?;

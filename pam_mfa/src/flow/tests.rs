@@ -610,6 +610,7 @@ fn daemon_errors_never_become_success_or_ignore() {
             PamError::AUTH_ERR,
         ),
         (MfaError::CodeRejected("no".into()), PamError::AUTH_ERR),
+        (MfaError::Undeliverable("smtp".into()), PamError::AUTH_ERR),
         (MfaError::UnknownToken("x".into()), PamError::AUTH_ERR),
         (MfaError::UnknownEnrollment("x".into()), PamError::AUTH_ERR),
         (MfaError::AlreadyExists("x".into()), PamError::AUTH_ERR),
