@@ -2,8 +2,14 @@
 
 use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
 use std::ffi::CString;
+use std::sync::LazyLock;
 
 use mfa_core::username::{UserNameError, check_user_name};
+
+pub mod files;
+
+/// `/etc/passwd` in memory, for hosts where NSS reads it first (see [`files`]).
+static PASSWD_FILES: LazyLock<files::PasswdFiles> = LazyLock::new(Default::default);
 
 /// Why a name does not designate a usable account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +38,9 @@ pub struct Account {
 /// enrolled under two names (Duo PSA-2015-003).
 pub fn lookup(name: &str) -> Result<Account, LookupError> {
     check_user_name(name).map_err(LookupError::Invalid)?;
+    if let files::Answer::Found(account) = PASSWD_FILES.by_name(name) {
+        return Ok(account);
+    }
     match User::from_name(name) {
         Ok(Some(u)) if u.name == name => Ok(Account {
             name: u.name,
@@ -45,6 +54,9 @@ pub fn lookup(name: &str) -> Result<Account, LookupError> {
 
 /// The account of `uid`, if NSS has one.
 pub fn by_uid(uid: u32) -> Option<Account> {
+    if let files::Answer::Found(account) = PASSWD_FILES.by_uid(uid) {
+        return Some(account);
+    }
     match User::from_uid(Uid::from_raw(uid)) {
         Ok(Some(u)) => Some(Account {
             name: u.name,
@@ -122,6 +134,33 @@ mod tests {
             Ok(vec![])
         );
         assert_eq!(member_groups::<&str>(&root, &[]), Ok(vec![]));
+    }
+
+    /// The in-memory copy of /etc/passwd answers what glibc answers, for every account of
+    /// this host (and the copy is really used here: Debian's nsswitch.conf has `files` first).
+    #[test]
+    fn the_passwd_copy_agrees_with_glibc_for_every_local_account() {
+        let copy = files::PasswdFiles::new("/etc/passwd", "/etc/nsswitch.conf", 0);
+        let text = std::fs::read_to_string("/etc/passwd").unwrap();
+        let mut checked = 0;
+        for name in text.lines().filter_map(|l| l.split(':').next()) {
+            let glibc = User::from_name(name).unwrap().unwrap();
+            let files::Answer::Found(a) = copy.by_name(name) else {
+                panic!("{name} not answered from the copy");
+            };
+            assert_eq!(
+                (a.name.as_str(), a.uid, a.gid),
+                (glibc.name.as_str(), glibc.uid.as_raw(), glibc.gid.as_raw())
+            );
+            let by_uid = User::from_uid(glibc.uid).unwrap().unwrap();
+            assert_eq!(
+                copy.by_uid(a.uid),
+                files::Answer::Found(lookup(&by_uid.name).unwrap())
+            );
+            checked += 1;
+        }
+        assert!(checked >= 2, "only {checked} accounts");
+        assert_eq!(copy.by_name("no-such-user-mfa-test"), files::Answer::AskNss);
     }
 
     #[test]

@@ -27,6 +27,13 @@ struct Cli {
     /// A short run with small counts (checks that everything works; numbers are rough).
     #[arg(long)]
     quick: bool,
+    /// Bench accounts, each with two mfad tokens (default 10,000; 2,000 with --quick). NSS
+    /// `files` scans /etc/passwd line by line, so this sets the cost of each user lookup.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(100..=100_000))]
+    users: Option<u32>,
+    /// In-process logins per contender (default 1,000; 100 with --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    logins: Option<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +68,13 @@ fn main() -> anyhow::Result<()> {
         opts.bus_samples = 100;
         opts.throughput_secs = 1.0;
         opts.leak_calls = Some(10_000);
+    }
+    if let Some(users) = cli.users {
+        opts.users = users as usize;
+        opts.ga_users = opts.ga_users.min(opts.users);
+    }
+    if let Some(logins) = cli.logins {
+        opts.in_process_logins = logins as usize;
     }
     if cli.leak_calls.is_some() {
         opts.leak_calls = cli.leak_calls;

@@ -176,6 +176,9 @@ impl Store {
 
     fn from_connection(mut conn: Connection, key: seal::SealKey) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_millis(2000))?;
+        // Every statement of a login is prepared once (`prepare_cached`); rusqlite's default
+        // of 16 would evict some of them each login.
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // WAL + FULL: a committed watermark survives power loss (security.md §6).
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

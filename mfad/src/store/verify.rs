@@ -48,17 +48,15 @@ pub(super) fn read_state(
     conn: &rusqlite::Connection,
     user: &str,
 ) -> Result<FailureState, StoreError> {
+    // Cached statements: these run on every login, and parsing SQL cost more than running it.
     Ok(conn
-        .query_row(
-            "SELECT consecutive, locked_until FROM failures WHERE user = ?1",
-            [user],
-            |r| {
-                Ok(FailureState {
-                    consecutive: r.get(0)?,
-                    locked_until: r.get::<_, i64>(1)?.max(0) as u64,
-                })
-            },
-        )
+        .prepare_cached("SELECT consecutive, locked_until FROM failures WHERE user = ?1")?
+        .query_row([user], |r| {
+            Ok(FailureState {
+                consecutive: r.get(0)?,
+                locked_until: r.get::<_, i64>(1)?.max(0) as u64,
+            })
+        })
         .optional()?
         .unwrap_or_default())
 }
@@ -103,7 +101,8 @@ pub(super) fn gate(
 /// Ends a verifying transaction with success: the factor `id` was consumed, so the user's
 /// failure record is cleared with it.
 pub(super) fn accept<U: Unit>(tx: U, user: &str, id: i64) -> Result<VerifyOutcome, StoreError> {
-    tx.execute("DELETE FROM failures WHERE user = ?1", [user])?;
+    tx.prepare_cached("DELETE FROM failures WHERE user = ?1")?
+        .execute([user])?;
     tx.finish()?;
     Ok(VerifyOutcome::Accepted { token_id: id })
 }
@@ -132,11 +131,16 @@ pub(super) fn write_state(
     s: FailureState,
     now: u64,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO failures (user, consecutive, locked_until, last_failure) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (user) DO UPDATE SET consecutive = ?2, locked_until = ?3, last_failure = ?4",
-        params![user, s.consecutive, s.locked_until.min(i64::MAX as u64) as i64, now as i64],
-    )?;
+    )?
+    .execute(params![
+        user,
+        s.consecutive,
+        s.locked_until.min(i64::MAX as u64) as i64,
+        now as i64
+    ])?;
     Ok(())
 }
 
@@ -198,10 +202,11 @@ impl Store {
         if let Some((token_id, step)) = accepted {
             // The condition makes the consumption itself the proof: if another writer had
             // consumed this step, no row changes and this is a replay.
-            let changed = tx.execute(
-                "UPDATE tokens SET last_step = ?1, last_used = ?2 WHERE id = ?3 AND last_step < ?1",
-                params![step as i64, now as i64, token_id],
-            )?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tokens SET last_step = ?1, last_used = ?2 WHERE id = ?3 AND last_step < ?1",
+                )?
+                .execute(params![step as i64, now as i64, token_id])?;
             if changed == 1 {
                 return accept(tx, user, token_id);
             }
