@@ -181,21 +181,24 @@ impl PasswdFiles {
 }
 
 /// Whether the `passwd:` line of `nsswitch.conf` names `files` first with no action after it
-/// (glibc: a `files` hit is then the answer; a miss goes on to the next source).
+/// (glibc: a `files` hit is then the answer; a miss goes on to the next source). Anything
+/// glibc versions might read differently (several `passwd` lines, other case, leading
+/// blanks) answers no, and glibc is asked.
 fn files_first(nsswitch: &str) -> bool {
-    for line in nsswitch.lines() {
+    let mut passwd_lines = nsswitch.lines().filter_map(|line| {
         let line = line.split('#').next().unwrap_or("");
-        let Some((db, sources)) = line.split_once(':') else {
-            continue;
-        };
-        if db.trim() != "passwd" {
-            continue;
-        }
-        let mut words = sources.split_whitespace();
-        // glibc uses the first `passwd:` line; later ones are ignored.
-        return words.next() == Some("files") && !words.next().is_some_and(|w| w.starts_with('['));
-    }
-    false
+        let (db, sources) = line.split_once(':')?;
+        db.trim()
+            .eq_ignore_ascii_case("passwd")
+            .then_some((db, sources))
+    });
+    let (Some((db, sources)), None) = (passwd_lines.next(), passwd_lines.next()) else {
+        return false;
+    };
+    let mut words = sources.split_whitespace();
+    db == "passwd"
+        && words.next() == Some("files")
+        && !words.next().is_some_and(|w| w.starts_with('['))
 }
 
 type Maps = (HashMap<String, Account>, HashMap<u32, Account>);
@@ -350,7 +353,11 @@ mod tests {
         for (conf, used) in [
             ("passwd: files\n", true),
             ("passwd:\tfiles systemd # comment\n", true),
-            ("# passwd: sss\npasswd: files\n", true),
+            ("# passwd: sss\npasswd: files\nshadow: sss\n", true),
+            ("PASSWD: sss\npasswd: files\n", false),
+            (" passwd: files\n", false),
+            ("Passwd: files\n", false),
+            ("passwd: files\npasswd: files\n", false),
             ("passwd: files [NOTFOUND=return] ldap\n", false),
             ("passwd: files [SUCCESS=continue] ldap\n", false),
             ("passwd: sss files\n", false),
